@@ -1,0 +1,40 @@
+# journeylake: `make setup` once, then `make test`, `make run`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+JARS := .jars
+export JOURNEYLAKE_JARS_DIR := $(abspath $(JARS))
+export PYSPARK_PYTHON := $(abspath $(PY))
+
+.PHONY: setup venv jars test test-fast run bench lint clean
+
+setup: venv jars
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[local,dev]"
+	touch $@
+
+jars: venv
+	deploy/resolve-jars.sh $(JARS) $(PY)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not cluster"
+
+run: setup
+	$(VENV)/bin/journeylake run --env local
+
+bench: setup
+	$(PY) bench/run_bench.py
+
+lint: venv
+	$(VENV)/bin/ruff check lib jobs tests bench deploy
+
+clean:
+	rm -rf data spark-warehouse metastore_db derby.log .pytest_cache

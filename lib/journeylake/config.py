@@ -1,0 +1,323 @@
+"""Configuration: `conf/base.yaml`, one file per environment and one per source, merged into one
+frozen, typed object and validated before any Spark work starts.
+
+Order of precedence, last wins: base.yaml, <env>.yaml, conf/sources/*.yaml (under `sources`),
+then `--conf key=value` overrides from the command line (dotted keys, YAML values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENVIRONMENTS = ("local", "cluster", "databricks")
+CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
+JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    app_name: str = "journeylake"
+    master: str = "local[2]"
+    # On a cluster (spark-submit) or Databricks the session and its jars come from outside.
+    use_existing_session: bool = False
+    jars_dir: str | None = None
+    checkpoint_dir: str = "data/checkpoints"
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LakehouseSettings:
+    root: str = "data/lakehouse"
+    database: str = "journeylake"
+    # Where raw files land before ingestion; source paths are relative to it.
+    landing_root: str = "data/landing"
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    sources: tuple[str, ...] = ()
+    # Event time later than ingestion time by more than this is quarantined.
+    max_future_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    customers: int = 2000
+    days: int = 30
+    seed: int = 42
+    end_date: str = "2026-06-30"
+    bad_share: float = 0.02
+    stores: int = 25
+    files_per_source: int = 2
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One column of a source contract: its name in the source and in bronze, its type, checks."""
+
+    name: str
+    type: str = "string"
+    source: str | None = None
+    required: bool = False
+    format: str | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+
+    @property
+    def source_name(self) -> str:
+        return self.source or self.name
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    delimiter: str = ","
+    header: bool = True
+    quote: str = '"'
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where a source lands, how to parse it and the contract its rows must meet."""
+
+    name: str
+    format: str
+    path: str
+    fields: tuple[FieldSpec, ...]
+    key: tuple[str, ...]
+    glob: str = "*"
+    # Sources without a natural id get a key hashed from `key` columns instead of using them raw.
+    hash_key: bool = False
+    event_time: str | None = None
+    csv: CsvOptions = field(default_factory=CsvOptions)
+    table: str | None = None
+
+    @property
+    def table_name(self) -> str:
+        return self.table or f"bronze_{self.name}"
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str
+    project_root: str
+    spark: SparkSettings
+    lakehouse: LakehouseSettings
+    ingest: IngestSettings
+    generate: GenerateSettings
+    sources: Mapping[str, SourceSpec]
+
+    def resolve(self, path: str) -> str:
+        """An absolute path or URI for a configured path; relative ones hang off the project."""
+        return resolve_path(path, self.project_root)
+
+    def table_path(self, table: str) -> str:
+        return f"{self.resolve(self.lakehouse.root).rstrip('/')}/{table}"
+
+    def source_path(self, source: SourceSpec) -> str:
+        if _is_absolute(source.path):
+            return source.path
+        return f"{self.resolve(self.lakehouse.landing_root).rstrip('/')}/{source.path}"
+
+    def ingest_sources(self) -> list[SourceSpec]:
+        return [self.sources[name] for name in self.ingest.sources]
+
+
+def _is_absolute(path: str) -> bool:
+    return "://" in path or path.startswith(("/", "dbfs:"))
+
+
+def resolve_path(path: str, root: str) -> str:
+    return path if _is_absolute(path) else str(Path(root, path).resolve())
+
+
+def default_conf_dir() -> Path:
+    """`$JOURNEYLAKE_CONF_DIR`, else `./conf`, else the `conf/` of the source checkout."""
+    if os.environ.get(CONF_DIR_ENV):
+        return Path(os.environ[CONF_DIR_ENV])
+    if Path("conf", "base.yaml").is_file():
+        return Path("conf")
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def load_config(
+    env: str = "local",
+    overrides: Iterable[str] = (),
+    conf_dir: str | Path | None = None,
+) -> Config:
+    """Read, merge and validate the configuration of one environment."""
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment {env!r}; expected one of {', '.join(ENVIRONMENTS)}")
+    directory = Path(conf_dir) if conf_dir else default_conf_dir()
+    base_file = directory / "base.yaml"
+    if not base_file.is_file():
+        raise ConfigError(f"no base.yaml in configuration folder {directory.resolve()}")
+    merged = _read_yaml(base_file)
+    env_file = directory / f"{env}.yaml"
+    if env_file.is_file():
+        merged = _deep_merge(merged, _read_yaml(env_file))
+    sources = dict(merged.get("sources") or {})
+    for source_file in sorted((directory / "sources").glob("*.yaml")):
+        spec = _read_yaml(source_file)
+        name = spec.get("name") or source_file.stem
+        sources[name] = _deep_merge(sources.get(name, {}), {**spec, "name": name})
+    merged["sources"] = sources
+    for override in overrides:
+        merged = _apply_override(merged, override)
+    merged.setdefault("project_root", str(directory.resolve().parent))
+    merged["env"] = env
+    return _validate(merged)
+
+
+def parse_overrides(pairs: Iterable[str]) -> list[str]:
+    checked = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--conf expects key=value, got {pair!r}")
+        checked.append(pair)
+    return checked
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_override(data: dict[str, Any], pair: str) -> dict[str, Any]:
+    key, _, raw_value = pair.partition("=")
+    if not key:
+        raise ConfigError(f"--conf expects key=value, got {pair!r}")
+    # Spark settings have dots in their own names: spark.conf.spark.sql.x=1 sets "spark.sql.x".
+    if key.startswith("spark.conf."):
+        parts = ["spark", "conf", key[len("spark.conf.") :]]
+    else:
+        parts = key.split(".")
+    value = yaml.safe_load(raw_value) if raw_value else ""
+    patch: Any = value
+    for part in reversed(parts):
+        patch = {part: patch}
+    return _deep_merge(data, patch)
+
+
+def _validate(data: Mapping[str, Any]) -> Config:
+    config = _build(Config, data, "")
+    unknown = [name for name in config.ingest.sources if name not in config.sources]
+    if unknown:
+        raise ConfigError(
+            f"ingest.sources names {unknown} but only {sorted(config.sources)} are configured"
+        )
+    for source in config.sources.values():
+        _validate_source(source)
+    return config
+
+
+def _validate_source(source: SourceSpec) -> None:
+    where = f"sources.{source.name}"
+    if source.format not in ("json", "csv"):
+        raise ConfigError(f"{where}.format: {source.format!r} is not one of json, csv")
+    names = [spec.name for spec in source.fields]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"{where}.fields: duplicate names {duplicates}")
+    missing = [name for name in source.key if name not in names]
+    if missing:
+        raise ConfigError(f"{where}.key: {missing} are not fields (fields: {names})")
+    if source.event_time and source.event_time not in names:
+        raise ConfigError(f"{where}.event_time: {source.event_time!r} is not a field")
+    from journeylake.contracts import check_type  # local import: contracts needs pyspark
+
+    for spec in source.fields:
+        check_type(spec.type, f"{where}.fields.{spec.name}.type")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'configuration'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where or 'configuration'}: unknown key(s) {unknown}; known: {sorted(known)}"
+        )
+    values = {}
+    for name, spec in known.items():
+        key = f"{where}.{name}" if where else name
+        if name in data:
+            values[name] = _convert(hints[name], data[name], key)
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key}: required")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [arg for arg in args if arg is not type(None)]
+        return _convert(inner[0], value, where)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is tuple:
+        items = value if isinstance(value, list | tuple) else [value]
+        return tuple(_convert(args[0], item, f"{where}[{i}]") for i, item in enumerate(items))
+    if origin in (Mapping, dict) or hint is Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        value_hint = args[1] if args else Any
+        return types.MappingProxyType(
+            {str(k): _convert(value_hint, v, f"{where}.{k}") for k, v in value.items()}
+        )
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if hint is int and not float(value).is_integer():
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return hint(value)
+    if hint is str:
+        if isinstance(value, Mapping | list) or value is None:
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        if isinstance(value, bool):  # YAML's true is Spark's "true", not Python's "True"
+            return "true" if value else "false"
+        return str(value)
+    return value
