@@ -102,8 +102,9 @@ def csv_options(source: SourceSpec) -> dict[str, str]:
 def header_tokens(raw: Column, source: SourceSpec) -> Column:
     """The fields of a CSV line as an array of text, to recognise header lines."""
     width = len(source.fields) + 1
-    parsed = F.from_csv(raw, _ddl_of_text_columns([f"c{i}" for i in range(width)]),
-                        csv_options(source))
+    parsed = F.from_csv(
+        raw, _ddl_of_text_columns([f"c{i}" for i in range(width)]), csv_options(source)
+    )
     return F.filter(
         F.array(*[parsed[f"c{i}"] for i in range(width)]), lambda token: token.isNotNull()
     )
@@ -121,8 +122,10 @@ def typed_value(spec: FieldSpec, text: Column) -> Column:
     if type_name == "timestamp":
         return _parse_timestamp(text, spec.format or "iso8601")
     if type_name == "date":
-        return F.try_to_timestamp(text, F.lit(spec.format)).cast("date") if spec.format else (
-            text.try_cast("date")
+        return (
+            F.try_to_timestamp(text, F.lit(spec.format)).cast("date")
+            if spec.format
+            else (text.try_cast("date"))
         )
     if type_name.startswith(JSON_PREFIX):
         return F.from_json(text, type_name[len(JSON_PREFIX) :].strip(), {"mode": "PERMISSIVE"})
@@ -165,8 +168,11 @@ def field_problems(spec: FieldSpec, text: Column, typed: Column) -> list[Column]
     if spec.type == "timestamp" and spec.format:
         type_label = f"timestamp in format {spec.format}"
     problems = [
-        _problem(text.isNull() & F.lit(spec.required), "missing_required",
-                 f"required field {spec.name} is missing"),
+        _problem(
+            text.isNull() & F.lit(spec.required),
+            "missing_required",
+            f"required field {spec.name} is missing",
+        ),
         _problem(
             text.isNotNull() & typed.isNull(),
             "bad_type",
@@ -178,8 +184,11 @@ def field_problems(spec: FieldSpec, text: Column, typed: Column) -> list[Column]
             _problem(
                 typed < F.lit(spec.min),
                 "out_of_range",
-                F.concat(F.lit(f"{spec.name} "), _shown(typed),
-                         F.lit(f" is below the minimum {_number(spec.min)}")),
+                F.concat(
+                    F.lit(f"{spec.name} "),
+                    _shown(typed),
+                    F.lit(f" is below the minimum {_number(spec.min)}"),
+                ),
             )
         )
     if spec.max is not None:
@@ -187,8 +196,11 @@ def field_problems(spec: FieldSpec, text: Column, typed: Column) -> list[Column]
             _problem(
                 typed > F.lit(spec.max),
                 "out_of_range",
-                F.concat(F.lit(f"{spec.name} "), _shown(typed),
-                         F.lit(f" is above the maximum {_number(spec.max)}")),
+                F.concat(
+                    F.lit(f"{spec.name} "),
+                    _shown(typed),
+                    F.lit(f" is above the maximum {_number(spec.max)}"),
+                ),
             )
         )
     if spec.allowed is not None:
@@ -196,7 +208,11 @@ def field_problems(spec: FieldSpec, text: Column, typed: Column) -> list[Column]
             _problem(
                 typed.isNotNull() & ~typed.isin(list(spec.allowed)),
                 "not_allowed",
-                F.concat(F.lit(f"{spec.name} "), _shown(typed), F.lit(" is not one of the allowed values")),
+                F.concat(
+                    F.lit(f"{spec.name} "),
+                    _shown(typed),
+                    F.lit(" is not one of the allowed values"),
+                ),
             )
         )
     return problems
@@ -216,8 +232,11 @@ def apply_contract(
     `_source_file`, ...). A malformed record gets exactly one problem: the other rules would only
     repeat it.
     """
-    passthrough = [c for c in parsed.columns if c not in {s.source_name for s in source.fields}
-                   and c != "_malformed"]
+    passthrough = [
+        c
+        for c in parsed.columns
+        if c not in {s.source_name for s in source.fields} and c != "_malformed"
+    ]
     texts = {spec.name: _blank_to_null(F.col(spec.source_name)) for spec in source.fields}
     typed = parsed.select(
         *passthrough,
@@ -237,8 +256,11 @@ def apply_contract(
             _problem(
                 event_time > horizon,
                 "future_timestamp",
-                F.concat(F.lit(f"{source.event_time} "), _shown(event_time),
-                         F.lit(f" is more than {_number(max_future_hours)} hours after ingestion")),
+                F.concat(
+                    F.lit(f"{source.event_time} "),
+                    _shown(event_time),
+                    F.lit(f" is more than {_number(max_future_hours)} hours after ingestion"),
+                ),
             )
         )
     malformed_problem = F.array(

@@ -48,9 +48,7 @@ def local_jars(settings: SparkSettings, project_root: str) -> list[str]:
     return jars
 
 
-def build_session(
-    config: Config, builder: SparkSession.Builder | None = None
-) -> SparkSession:
+def build_session(config: Config, builder: SparkSession.Builder | None = None) -> SparkSession:
     """A session with Delta's extension and catalog, the local jars and a checkpoint dir.
 
     On Databricks, under spark-submit or with `spark.use_existing_session`, the master and the

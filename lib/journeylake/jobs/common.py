@@ -1,0 +1,45 @@
+"""What every job shares: the command line for environment and overrides, logging, the session."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from journeylake.config import ENVIRONMENTS, Config, load_config, parse_overrides
+
+
+def job_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    add_config_arguments(parser)
+    return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env",
+        default="local",
+        choices=ENVIRONMENTS,
+        help="configuration profile: conf/base.yaml merged with conf/<env>.yaml (default: local)",
+    )
+    parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --conf lakehouse.root=/tmp/lake "
+        "--conf spark.conf.spark.sql.shuffle.partitions=16 (repeatable)",
+    )
+    parser.add_argument("--conf-dir", default=None, help="configuration folder (default: conf/)")
+
+
+def config_from_args(args: argparse.Namespace, extra: Sequence[str] = ()) -> Config:
+    return load_config(args.env, [*parse_overrides(args.conf), *extra], conf_dir=args.conf_dir)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # py4j logs every gateway call at INFO.
+    logging.getLogger("py4j").setLevel(logging.WARNING)

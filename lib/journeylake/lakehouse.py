@@ -1,0 +1,174 @@
+"""All Delta and file I/O: listing landed files, reading their lines, and reading, merging and
+registering lakehouse tables. Everything else in journeylake is pure DataFrame code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from journeylake.config import Config
+from journeylake.schemas import RAW, SOURCE_FILE
+
+
+@dataclass(frozen=True)
+class MergeMetrics:
+    inserted: int
+    updated: int
+
+
+def list_files(spark: SparkSession, root: str, glob: str) -> DataFrame:
+    """Files under `root` (recursively) whose name matches `glob`: path, modification_time,
+    size_bytes. Only metadata is read; an absent folder is an empty listing."""
+    schema = "path string, modification_time timestamp, size_bytes bigint"
+    if not _exists(spark, root):
+        return spark.createDataFrame([], schema)
+    return (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", glob)
+        .load(root)
+        .select(
+            F.col("path"),
+            F.col("modificationTime").alias("modification_time"),
+            F.col("length").alias("size_bytes"),
+        )
+    )
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    return hadoop_path.getFileSystem(conf).exists(hadoop_path)
+
+
+def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """Every line of the files as `_raw`, with the file it came from as `_source_file`."""
+    return spark.read.text(list(paths)).select(
+        F.col("value").alias(RAW), F.col("_metadata.file_path").alias(SOURCE_FILE)
+    )
+
+
+def read_first_line(spark: SparkSession, path: str) -> str:
+    """The first line of one file, read on the driver (a header, not data)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.open(hadoop_path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        line = reader.readLine()
+    finally:
+        stream.close()
+    return (line or "").lstrip("\ufeff")
+
+
+def table_exists(spark: SparkSession, config: Config, table: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, config.table_path(table))
+
+
+def read_table(spark: SparkSession, config: Config, table: str) -> DataFrame:
+    return spark.read.format("delta").load(config.table_path(table))
+
+
+def read_table_or_empty(
+    spark: SparkSession, config: Config, table: str, schema: StructType
+) -> DataFrame:
+    if table_exists(spark, config, table):
+        return read_table(spark, config, table)
+    return spark.createDataFrame([], schema)
+
+
+def merge_new_rows(
+    spark: SparkSession,
+    config: Config,
+    table: str,
+    rows: DataFrame,
+    key: Sequence[str],
+    partition_by: Sequence[str] = (),
+) -> MergeMetrics:
+    """Insert the rows whose key the table does not have yet (creating the table on first use).
+
+    Insert-only MERGE makes the write idempotent: replaying the same rows adds nothing.
+    """
+    path = config.table_path(table)
+    if not DeltaTable.isDeltaTable(spark, path):
+        (rows.limit(0).write.format("delta").partitionBy(*partition_by).mode("ignore").save(path))
+    target = DeltaTable.forPath(spark, path)
+    condition = " AND ".join(f"target.`{name}` = source.`{name}`" for name in key)
+    (
+        target.alias("target")
+        .merge(rows.alias("source"), condition)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    register(spark, config, table)
+    return _last_merge_metrics(target)
+
+
+def upsert(
+    spark: SparkSession, config: Config, table: str, rows: DataFrame, key: Sequence[str]
+) -> MergeMetrics:
+    """Insert new keys and overwrite existing ones (small bookkeeping tables)."""
+    path = config.table_path(table)
+    if not DeltaTable.isDeltaTable(spark, path):
+        rows.limit(0).write.format("delta").mode("ignore").save(path)
+    target = DeltaTable.forPath(spark, path)
+    condition = " AND ".join(f"target.`{name}` = source.`{name}`" for name in key)
+    (
+        target.alias("target")
+        .merge(rows.alias("source"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    register(spark, config, table)
+    return _last_merge_metrics(target)
+
+
+def _last_merge_metrics(table: DeltaTable) -> MergeMetrics:
+    metrics = table.history(1).select("operationMetrics").first()[0] or {}
+    return MergeMetrics(
+        inserted=int(metrics.get("numTargetRowsInserted", 0)),
+        updated=int(metrics.get("numTargetRowsUpdated", 0)),
+    )
+
+
+def register(spark: SparkSession, config: Config, table: str) -> None:
+    """Make `<database>.<table>` name the Delta folder, so `spark-sql` can query it by name."""
+    database = config.lakehouse.database
+    path = config.table_path(table)
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    name = f"`{database}`.`{table}`"
+    if spark.catalog.tableExists(f"{database}.{table}"):
+        location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+        if _same_location(location, path):
+            return
+        # An external table: dropping the name leaves the data where it is.
+        spark.sql(f"DROP TABLE {name}")
+    spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{path}'")
+
+
+def _same_location(location: str, path: str) -> bool:
+    def normalise(value: str) -> str:
+        return value.removeprefix("file:").replace("///", "/").rstrip("/")
+
+    return normalise(location) == normalise(path)
+
+
+def table_summary(spark: SparkSession, config: Config) -> list[tuple[str, int, str]]:
+    """(name, rows, location) of every registered lakehouse table."""
+    database = config.lakehouse.database
+    if not spark.catalog.databaseExists(database):
+        return []
+    summary = []
+    for table in sorted(t.name for t in spark.catalog.listTables(database)):
+        detail = spark.sql(f"DESCRIBE DETAIL `{database}`.`{table}`").first()
+        rows = spark.table(f"`{database}`.`{table}`").count()
+        summary.append((f"{database}.{table}", rows, detail["location"]))
+    return summary
