@@ -15,7 +15,7 @@ from journeylake.session import build_session
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def test_config(tmp_path: Path, *overrides: str) -> Config:
+def make_config(tmp_path: Path, *overrides: str) -> Config:
     """The local configuration pointed at a temporary lakehouse and landing folder."""
     return load_config(
         "local",
@@ -32,15 +32,15 @@ def test_config(tmp_path: Path, *overrides: str) -> Config:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     root = tmp_path_factory.mktemp("spark")
-    config = test_config(
+    config = make_config(
         root,
         "spark.master=local[2]",
         "spark.conf.spark.sql.shuffle.partitions=2",
         "spark.conf.spark.ui.enabled=false",
         "spark.conf.spark.driver.memory=4g",
         "spark.conf.spark.databricks.delta.snapshotPartitions=2",
+        "spark.catalog=in-memory",
         f"spark.conf.spark.sql.warehouse.dir={root / 'warehouse'}",
-        f"spark.conf.spark.driver.extraJavaOptions=-Dderby.system.home={root / 'derby'}",
     )
     session = build_session(config)
     session.sparkContext.setLogLevel("ERROR")

@@ -35,6 +35,10 @@ class SparkSettings:
     use_existing_session: bool = False
     jars_dir: str | None = None
     checkpoint_dir: str = "data/checkpoints"
+    # "hive" keeps table names in a Derby metastore under metastore_dir, so they outlive the
+    # session and spark-sql sees them; "in-memory" forgets them (tests).
+    catalog: str = "in-memory"
+    metastore_dir: str = "data/metastore"
     conf: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -240,6 +244,8 @@ def _validate(data: Mapping[str, Any]) -> Config:
         raise ConfigError(
             f"ingest.sources names {unknown} but only {sorted(config.sources)} are configured"
         )
+    if config.spark.catalog not in ("hive", "in-memory"):
+        raise ConfigError(f"spark.catalog: {config.spark.catalog!r} is not one of hive, in-memory")
     for source in config.sources.values():
         _validate_source(source)
     return config

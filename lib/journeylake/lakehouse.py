@@ -161,8 +161,24 @@ def _same_location(location: str, path: str) -> bool:
     return normalise(location) == normalise(path)
 
 
+def register_existing(spark: SparkSession, config: Config) -> None:
+    """Register every Delta table folder under the lakehouse root (a session whose catalog
+    forgets names, or a lakehouse copied from elsewhere, gets its names back)."""
+    root = config.resolve(config.lakehouse.root)
+    if not _exists(spark, root):
+        return
+    jvm = spark.sparkContext._jvm
+    root_path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = root_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    for status in fs.listStatus(root_path):
+        name = status.getPath().getName()
+        if status.isDirectory() and DeltaTable.isDeltaTable(spark, config.table_path(name)):
+            register(spark, config, name)
+
+
 def table_summary(spark: SparkSession, config: Config) -> list[tuple[str, int, str]]:
-    """(name, rows, location) of every registered lakehouse table."""
+    """(name, rows, location) of every lakehouse table."""
+    register_existing(spark, config)
     database = config.lakehouse.database
     if not spark.catalog.databaseExists(database):
         return []

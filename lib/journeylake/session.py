@@ -66,6 +66,10 @@ def build_session(config: Config, builder: SparkSession.Builder | None = None) -
     if not adopt:
         builder = builder.master(settings.master)
         builder = builder.config("spark.jars", ",".join(local_jars(settings, config.project_root)))
+        if settings.catalog == "hive":
+            for key, value in local_metastore_settings(config).items():
+                builder = builder.config(key, value)
+            builder = builder.enableHiveSupport()
     spark = builder.getOrCreate()
     if adopt:
         _apply_runtime_settings(spark, settings)
@@ -77,6 +81,21 @@ def build_session(config: Config, builder: SparkSession.Builder | None = None) -
         "(deploy/spark-submit.sh does) or install delta-spark on the cluster",
     )
     return spark
+
+
+def local_metastore_settings(config: Config) -> dict[str, str]:
+    """An embedded Derby metastore and warehouse under `spark.metastore_dir`; deploy/spark-sql.sh
+    opens the same one, so the tables a job registers can be queried by name."""
+    folder = Path(config.resolve(config.spark.metastore_dir))
+    derby_url = f"jdbc:derby:;databaseName={folder / 'metastore_db'};create=true"
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(folder / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": derby_url,
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={folder} -Dderby.stream.error.file={folder / 'derby.log'}"
+        ),
+    }
 
 
 def _apply_runtime_settings(spark: SparkSession, settings: SparkSettings) -> None:

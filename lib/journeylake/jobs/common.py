@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from journeylake.config import ENVIRONMENTS, Config, load_config, parse_overrides
 
 
-def job_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+def job_parser(command: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"journeylake {command}", description=description)
     add_config_arguments(parser)
     return parser
 

@@ -234,7 +234,7 @@ def _now() -> datetime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
+    parser = job_parser("ingest", __doc__.splitlines()[0])
     parser.add_argument(
         "--sources",
         default=None,
@@ -250,11 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = build_session(config)
     outcomes = ingest(spark, config, sources)
     for outcome in outcomes:
-        print(_describe(outcome))
+        print(describe_outcome(outcome))
     return 1 if any(o.status.startswith("failed") for o in outcomes) else 0
 
 
-def _describe(outcome: SourceOutcome) -> str:
+def describe_outcome(outcome: SourceOutcome) -> str:
     counts = asdict(outcome.counts)
     return f"{outcome.source:<14} {outcome.status:<14} files={outcome.files} " + " ".join(
         f"{k}={v}" for k, v in counts.items()

@@ -1,0 +1,5 @@
+import sys
+
+from journeylake.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""`journeylake <command>`: one console script for every job."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "generate": ("journeylake.jobs.generate", "write a realistic raw data set with planted truth"),
+    "ingest": ("journeylake.jobs.ingest", "load landed files into bronze Delta tables"),
+    "run": ("journeylake.jobs.run", "the whole pipeline on the configured environment"),
+    "tables": ("journeylake.jobs.tables", "list lakehouse tables with row counts and locations"),
+}
+
+USAGE = "usage: journeylake <command> [options]   (journeylake <command> --help for its options)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE + "\n\ncommands:")
+        for name, (_, summary) in COMMANDS.items():
+            print(f"  {name:<10} {summary}")
+        print(
+            "\ncommon options: --env {local,cluster,databricks}  --conf KEY=VALUE  --conf-dir DIR"
+        )
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(
+            f"journeylake: unknown command {command!r}; one of {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return module.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Run the pipeline end to end: generate data when the landing folder is empty, ingest it into
+bronze, and list the tables it produced."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from journeylake import lakehouse
+from journeylake.jobs.common import config_from_args, configure_logging, job_parser
+from journeylake.jobs.ingest import describe_outcome, ingest
+from journeylake.jobs.tables import print_tables
+from journeylake.session import build_session
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = job_parser("run", __doc__.splitlines()[0]).parse_args(argv)
+    configure_logging()
+    config = config_from_args(args)
+    spark = build_session(config)
+    landing = config.resolve(config.lakehouse.landing_root)
+    if lakehouse.list_files(spark, landing, "*").limit(1).count() == 0:
+        from journeylake.generator import generate
+
+        print(f"landing folder {landing} is empty: generating data ({config.generate})")
+        generate(spark, config.generate, landing)
+    else:
+        print(
+            f"landing folder {landing} has data; generating nothing "
+            "(`journeylake generate --batch <new label>` adds a delivery)"
+        )
+    outcomes = ingest(spark, config)
+    print("\ningestion:")
+    for outcome in outcomes:
+        print("  " + describe_outcome(outcome))
+    print(f"\nlakehouse {config.resolve(config.lakehouse.root)}:")
+    print_tables(spark, config)
+    return 1 if any(o.status.startswith("failed") for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
