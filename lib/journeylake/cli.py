@@ -11,6 +11,7 @@ COMMANDS = {
     "ingest": ("journeylake.jobs.ingest", "load landed files into bronze Delta tables"),
     "run": ("journeylake.jobs.run", "the whole pipeline on the configured environment"),
     "tables": ("journeylake.jobs.tables", "list lakehouse tables with row counts and locations"),
+    "sql": ("journeylake.jobs.sql", "open spark-sql on the lakehouse tables"),
 }
 
 USAGE = "usage: journeylake <command> [options]   (journeylake <command> --help for its options)"
