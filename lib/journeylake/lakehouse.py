@@ -4,7 +4,6 @@ registering lakehouse tables. Everything else in journeylake is pure DataFrame c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -13,12 +12,6 @@ from pyspark.sql.types import StructType
 
 from journeylake.config import Config
 from journeylake.schemas import RAW, SOURCE_FILE
-
-
-@dataclass(frozen=True)
-class MergeMetrics:
-    inserted: int
-    updated: int
 
 
 def list_files(spark: SparkSession, root: str, glob: str) -> DataFrame:
@@ -84,59 +77,28 @@ def read_table_or_empty(
     return spark.createDataFrame([], schema)
 
 
-def merge_new_rows(
+def append_once(
     spark: SparkSession,
     config: Config,
     table: str,
     rows: DataFrame,
-    key: Sequence[str],
+    write_id: str,
     partition_by: Sequence[str] = (),
-) -> MergeMetrics:
-    """Insert the rows whose key the table does not have yet (creating the table on first use).
+) -> None:
+    """Append `rows` unless a write with the same `write_id` already committed to the table.
 
-    Insert-only MERGE makes the write idempotent: replaying the same rows adds nothing.
+    Delta's idempotent writes (txnAppId/txnVersion) make a retried batch a no-op without the
+    full-table join a MERGE would pay; the caller guarantees the rows' keys are new.
     """
-    path = config.table_path(table)
-    if not DeltaTable.isDeltaTable(spark, path):
-        (rows.limit(0).write.format("delta").partitionBy(*partition_by).mode("ignore").save(path))
-    target = DeltaTable.forPath(spark, path)
-    condition = " AND ".join(f"target.`{name}` = source.`{name}`" for name in key)
     (
-        target.alias("target")
-        .merge(rows.alias("source"), condition)
-        .whenNotMatchedInsertAll()
-        .execute()
+        rows.write.format("delta")
+        .mode("append")
+        .partitionBy(*partition_by)
+        .option("txnAppId", write_id)
+        .option("txnVersion", 0)
+        .save(config.table_path(table))
     )
     register(spark, config, table)
-    return _last_merge_metrics(target)
-
-
-def upsert(
-    spark: SparkSession, config: Config, table: str, rows: DataFrame, key: Sequence[str]
-) -> MergeMetrics:
-    """Insert new keys and overwrite existing ones (small bookkeeping tables)."""
-    path = config.table_path(table)
-    if not DeltaTable.isDeltaTable(spark, path):
-        rows.limit(0).write.format("delta").mode("ignore").save(path)
-    target = DeltaTable.forPath(spark, path)
-    condition = " AND ".join(f"target.`{name}` = source.`{name}`" for name in key)
-    (
-        target.alias("target")
-        .merge(rows.alias("source"), condition)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    register(spark, config, table)
-    return _last_merge_metrics(target)
-
-
-def _last_merge_metrics(table: DeltaTable) -> MergeMetrics:
-    metrics = table.history(1).select("operationMetrics").first()[0] or {}
-    return MergeMetrics(
-        inserted=int(metrics.get("numTargetRowsInserted", 0)),
-        updated=int(metrics.get("numTargetRowsUpdated", 0)),
-    )
 
 
 def register(spark: SparkSession, config: Config, table: str) -> None:

@@ -133,9 +133,11 @@ def ingest_source(
     )
     counts.check(source.name)
 
-    lakehouse.merge_new_rows(spark, config, QUARANTINE_TABLE, quarantined, ["quarantine_id"])
+    # Keys were checked against bronze above, so appends suffice; the write id makes a retried
+    # batch skip what it already committed.
+    lakehouse.append_once(spark, config, QUARANTINE_TABLE, quarantined, f"ingest-{batch_id}")
     partition_by = [EVENT_DATE] if source.event_time else []
-    lakehouse.merge_new_rows(spark, config, bronze_table, kept, [RECORD_KEY], partition_by)
+    lakehouse.append_once(spark, config, bronze_table, kept, f"ingest-{batch_id}", partition_by)
     _verify_written(spark, config, source, batch_id, counts)
     _record_files(spark, config, source, files, batch_id, ingested_at)
     classified.unpersist()
@@ -186,13 +188,8 @@ def _record_files(
         (source.name, item.path, item.modification_time, item.size_bytes, batch_id, ingested_at)
         for item in files
     ]
-    lakehouse.merge_new_rows(
-        spark,
-        config,
-        INGESTED_FILES_TABLE,
-        spark.createDataFrame(rows, INGESTED_FILES_SCHEMA),
-        ["source", "file_path", "modification_time"],
-    )
+    files_df = spark.createDataFrame(rows, INGESTED_FILES_SCHEMA)
+    lakehouse.append_once(spark, config, INGESTED_FILES_TABLE, files_df, f"files-{batch_id}")
 
 
 def _write_audit(
@@ -219,13 +216,8 @@ def _write_audit(
         counts.header_lines,
         outcome.status[:1000],
     )
-    lakehouse.upsert(
-        spark,
-        config,
-        AUDIT_TABLE,
-        spark.createDataFrame([row], AUDIT_SCHEMA),
-        ["batch_id", "run_id"],
-    )
+    audit_df = spark.createDataFrame([row], AUDIT_SCHEMA)
+    lakehouse.append_once(spark, config, AUDIT_TABLE, audit_df, f"audit-{run_id}-{source.name}")
 
 
 def _now() -> datetime:
