@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -50,6 +50,23 @@ def check_type(type_name: str, where: str) -> None:
         f"{where}: unknown type {type_name!r}; use one of {sorted(set(_PRIMITIVES))}, "
         "decimal(p,s) or json:<Spark DDL type>"
     )
+
+
+def check_json_types(spark: SparkSession, source: SourceSpec) -> None:
+    """Fail with the field's name when a `json:` type is not a Spark DDL type; Spark itself would
+    only fail later, deep inside the first query."""
+    for spec in source.fields:
+        if not spec.type.startswith(JSON_PREFIX):
+            continue
+        ddl = spec.type[len(JSON_PREFIX) :].strip()
+        try:
+            _ = spark.range(0).select(F.from_json(F.lit(None).cast("string"), ddl)).schema
+        except Exception as error:  # noqa: BLE001 - Spark raises parse and analysis errors alike
+            first_line = str(error).strip().splitlines()[0]
+            raise ContractError(
+                f"sources.{source.name}.fields.{spec.name}.type: {ddl!r} is not a Spark DDL "
+                f"type ({first_line})"
+            ) from None
 
 
 def source_text_schema(source: SourceSpec) -> StructType:

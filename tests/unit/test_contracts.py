@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from journeylake.config import ConfigError, CsvOptions, FieldSpec, SourceSpec
-from journeylake.contracts import check_type
+from journeylake.contracts import ContractError, check_json_types, check_type
 from journeylake.ingestion import validate_records
 from journeylake.schemas import ERRORS, RAW, SOURCE_FILE
 
@@ -171,3 +171,18 @@ def test_hashed_key_is_stable_and_differs_per_record(spark: SparkSession) -> Non
 def test_unknown_type_in_a_contract_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="sources.x.fields.a.type: unknown type 'numbr'"):
         check_type("numbr", "sources.x.fields.a.type")
+
+
+def test_json_type_that_is_not_spark_ddl_fails_naming_the_field(spark: SparkSession) -> None:
+    source = SourceSpec(
+        name="x",
+        format="json",
+        path="x",
+        key=("a",),
+        fields=(FieldSpec("a"), FieldSpec("items", type="json:array<strct<a:int>>")),
+    )
+    with pytest.raises(
+        ContractError, match=r"sources\.x\.fields\.items\.type: 'array<strct<a:int>>'"
+    ):
+        check_json_types(spark, source)
+    check_json_types(spark, EVENTS)

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from journeylake import lakehouse
 from journeylake.config import Config, SourceSpec
-from journeylake.contracts import ContractError
+from journeylake.contracts import ContractError, check_json_types
 from journeylake.ingestion import (
     BatchCounts,
     IngestCountMismatch,
@@ -86,6 +86,7 @@ def ingest(
 def ingest_source(
     spark: SparkSession, config: Config, source: SourceSpec, ingested_at: datetime
 ) -> SourceOutcome:
+    check_json_types(spark, source)
     listing = lakehouse.list_files(spark, config.source_path(source), source.glob)
     ingested = lakehouse.read_table_or_empty(
         spark, config, INGESTED_FILES_TABLE, INGESTED_FILES_SCHEMA
