@@ -88,7 +88,9 @@ def parse_raw(raw: DataFrame, source: SourceSpec) -> DataFrame:
             StructType([*schema.fields, StructField(_CORRUPT, StringType())]),
             {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT},
         )
-        malformed = parsed[_CORRUPT].isNotNull() | ~F.trim(F.col(RAW)).startswith("{")
+        # Spark's parser accepts an object followed by trailing text; a record is one object.
+        line = F.trim(F.col(RAW))
+        malformed = parsed[_CORRUPT].isNotNull() | ~(line.startswith("{") & line.endswith("}"))
     else:
         # One spare column catches lines with more fields than the contract has.
         columns = [*(field.name for field in schema.fields), _EXTRA]

@@ -83,8 +83,9 @@ def test_truncated_json_is_malformed_and_nothing_else(spark: SparkSession) -> No
     assert codes_of(spark, EVENTS, GOOD[:-10]) == ["malformed_record"]
 
 
-def test_json_that_is_not_an_object_is_malformed(spark: SparkSession) -> None:
+def test_json_that_is_not_one_object_is_malformed(spark: SparkSession) -> None:
     assert codes_of(spark, EVENTS, '["e1"]') == ["malformed_record"]
+    assert codes_of(spark, EVENTS, GOOD + " trailing") == ["malformed_record"]
 
 
 def test_missing_required_field_names_the_field(spark: SparkSession) -> None:
