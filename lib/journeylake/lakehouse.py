@@ -105,7 +105,8 @@ def register(spark: SparkSession, config: Config, table: str) -> None:
     """Make `<database>.<table>` name the Delta folder, so `spark-sql` can query it by name."""
     database = config.lakehouse.database
     path = config.table_path(table)
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    if not spark.catalog.databaseExists(database):
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     name = f"`{database}`.`{table}`"
     if spark.catalog.tableExists(f"{database}.{table}"):
         location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
