@@ -69,7 +69,8 @@ def main() -> None:
           f"on {cores} cores, local[{config.spark.master}]\n")
     print("| stage | rows | wall s | rows/s | rows/s per core |")
     print("|---|---:|---:|---:|---:|")
-    for name, seconds in (("generate + write raw files", generated), ("ingest to bronze", ingested)):
+    stages = (("generate + write raw files", generated), ("ingest to bronze", ingested))
+    for name, seconds in stages:
         print(f"| {name} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} | "
               f"{rows / seconds / cores:,.0f} |")
     print(f"| re-run ingest (no new files) | 0 | {rerun_seconds:.1f} | | |")
