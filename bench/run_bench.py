@@ -66,7 +66,7 @@ def main() -> None:
     rows = sum(o.counts.rows_read for o in outcomes)
     cores = os.cpu_count()
     print(f"\n`bench/run_bench.py --customers {args.customers} --days {args.days}` "
-          f"on {cores} cores, local[{config.spark.master}]\n")
+          f"on {cores} cores, master {config.spark.master}\n")
     print("| stage | rows | wall s | rows/s | rows/s per core |")
     print("|---|---:|---:|---:|---:|")
     stages = (("generate + write raw files", generated), ("ingest to bronze", ingested))
