@@ -6,7 +6,7 @@ JARS := .jars
 export JOURNEYLAKE_JARS_DIR := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(PY))
 
-.PHONY: setup venv jars test test-fast run bench lint clean
+.PHONY: setup venv jars test test-fast run bench lint clean secrets
 
 setup: venv jars
 
@@ -27,8 +27,16 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not cluster"
 
-run: setup
+run: setup secrets
 	$(VENV)/bin/journeylake run --env local
+
+# A local pseudonymisation key, outside git (data/ is ignored); clusters take theirs from a
+# secret store through $$JOURNEYLAKE_PII_KEY or $$JOURNEYLAKE_PII_KEY_FILE.
+secrets: data/secrets/pii.key
+
+data/secrets/pii.key:
+	mkdir -p data/secrets && chmod 700 data/secrets
+	$(PY) -c "import secrets; print(secrets.token_hex(32))" > $@ && chmod 600 $@
 
 bench: setup
 	$(PY) bench/run_bench.py

@@ -3,6 +3,7 @@ partitions, UI off, UTC, Delta, a temporary checkpoint dir."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +11,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from journeylake.config import Config, load_config
+from journeylake.pii import KEY_ENV
 from journeylake.session import build_session
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# A key for tests only: jobs read it from the environment, as they would a secret on a cluster.
+TEST_PII_KEY = "test-only-pseudonymisation-key-0001"
+os.environ.setdefault(KEY_ENV, TEST_PII_KEY)
 
 
 def make_config(tmp_path: Path, *overrides: str) -> Config:

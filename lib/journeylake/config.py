@@ -1,8 +1,9 @@
 """Configuration: `conf/base.yaml`, one file per environment and one per source, merged into one
 frozen, typed object and validated before any Spark work starts.
 
-Order of precedence, last wins: base.yaml, <env>.yaml, conf/sources/*.yaml (under `sources`),
-then `--conf key=value` overrides from the command line (dotted keys, YAML values).
+Order of precedence, last wins: base.yaml, the stage files (silver.yaml), <env>.yaml,
+conf/sources/*.yaml (under `sources`), then `--conf key=value` overrides from the command line
+(dotted keys, YAML values).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import yaml
 
 ENVIRONMENTS = ("local", "cluster", "databricks")
 CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
+# Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
+STAGE_FILES = ("silver.yaml",)
 JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
 
 
@@ -69,6 +72,62 @@ class GenerateSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    # A file holding the pseudonymisation key; $JOURNEYLAKE_PII_KEY and
+    # $JOURNEYLAKE_PII_KEY_FILE take precedence. Never the key itself.
+    key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class CardinalityRule:
+    """An identifier of `identifier_type` linked to more than `max` distinct identifiers of
+    `linked_type` is not trusted as a link (a shared tablet, a family email, a public cookie)."""
+
+    identifier_type: str
+    linked_type: str
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    cardinality_rules: tuple[CardinalityRule, ...] = ()
+    # A person holds at most this many customer ids; a component with more is split around its
+    # customers and the identifiers bridging them are reported.
+    max_customers_per_person: int = 1
+
+
+@dataclass(frozen=True)
+class ChannelRule:
+    """`channel` when the Spark SQL predicate `when` holds; the first matching rule wins."""
+
+    channel: str
+    when: str
+
+
+@dataclass(frozen=True)
+class StoreVisitSettings:
+    radius_m: float = 75.0
+    min_dwell_minutes: float = 5.0
+    # Consecutive pings further apart than this end a visit.
+    max_gap_minutes: float = 20.0
+
+
+@dataclass(frozen=True)
+class SilverSettings:
+    # Sessions end after this much inactivity; a gap of exactly this length continues them.
+    session_gap_minutes: float = 30.0
+    # Events older than the timeline's latest event by more than this count as late arrivals in
+    # the audit; they are still placed on the timeline and their sessions rebuilt.
+    late_lookback_hours: float = 72.0
+    channel_rules: tuple[ChannelRule, ...] = ()
+    default_channel: str = "direct"
+    # Source value -> touchpoint, per source (see conf/silver.yaml).
+    touchpoints: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    conversion_touchpoints: tuple[str, ...] = ("purchase", "store_purchase")
+    store_visits: StoreVisitSettings = field(default_factory=StoreVisitSettings)
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     """One column of a source contract: its name in the source and in bronze, its type, checks."""
 
@@ -108,6 +167,9 @@ class SourceSpec:
     event_time: str | None = None
     csv: CsvOptions = field(default_factory=CsvOptions)
     table: str | None = None
+    # Personal columns (column -> kind: email or handle): silver carries only their keyed hash
+    # as `<column>_hash`, never the raw value.
+    pii: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def table_name(self) -> str:
@@ -129,6 +191,9 @@ class Config:
     ingest: IngestSettings
     generate: GenerateSettings
     sources: Mapping[str, SourceSpec]
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    silver: SilverSettings = field(default_factory=SilverSettings)
 
     def resolve(self, path: str) -> str:
         """An absolute path or URI for a configured path; relative ones hang off the project."""
@@ -176,6 +241,9 @@ def load_config(
     if not base_file.is_file():
         raise ConfigError(f"no base.yaml in configuration folder {directory.resolve()}")
     merged = _read_yaml(base_file)
+    for stage in STAGE_FILES:
+        if (directory / stage).is_file():
+            merged = _deep_merge(merged, _read_yaml(directory / stage))
     env_file = directory / f"{env}.yaml"
     if env_file.is_file():
         merged = _deep_merge(merged, _read_yaml(env_file))
@@ -248,7 +316,36 @@ def _validate(data: Mapping[str, Any]) -> Config:
         raise ConfigError(f"spark.catalog: {config.spark.catalog!r} is not one of hive, in-memory")
     for source in config.sources.values():
         _validate_source(source)
+    _validate_silver(config)
     return config
+
+
+IDENTIFIER_TYPES = ("customer", "email", "handle", "device", "cookie")
+PII_KINDS = ("email", "handle")
+
+
+def _validate_silver(config: Config) -> None:
+    for index, rule in enumerate(config.identity.cardinality_rules):
+        where = f"identity.cardinality_rules[{index}]"
+        for name in ("identifier_type", "linked_type"):
+            if getattr(rule, name) not in IDENTIFIER_TYPES:
+                raise ConfigError(f"{where}.{name}: {getattr(rule, name)!r} is not one of "
+                                  f"{', '.join(IDENTIFIER_TYPES)}")
+        if rule.max < 1:
+            raise ConfigError(f"{where}.max: must be at least 1, got {rule.max}")
+    if config.identity.max_customers_per_person < 1:
+        raise ConfigError("identity.max_customers_per_person: must be at least 1")
+    silver = config.silver
+    if silver.session_gap_minutes <= 0:
+        raise ConfigError("silver.session_gap_minutes: must be positive")
+    if silver.late_lookback_hours < 0:
+        raise ConfigError("silver.late_lookback_hours: must not be negative")
+    visits = silver.store_visits
+    for name in ("radius_m", "max_gap_minutes"):
+        if getattr(visits, name) <= 0:
+            raise ConfigError(f"silver.store_visits.{name}: must be positive")
+    if visits.min_dwell_minutes < 0:
+        raise ConfigError("silver.store_visits.min_dwell_minutes: must not be negative")
 
 
 def _validate_source(source: SourceSpec) -> None:
@@ -264,6 +361,12 @@ def _validate_source(source: SourceSpec) -> None:
         raise ConfigError(f"{where}.key: {missing} are not fields (fields: {names})")
     if source.event_time and source.event_time not in names:
         raise ConfigError(f"{where}.event_time: {source.event_time!r} is not a field")
+    unknown_pii = [name for name in source.pii if name not in names]
+    if unknown_pii:
+        raise ConfigError(f"{where}.pii: {unknown_pii} are not fields (fields: {names})")
+    bad_kinds = {name: kind for name, kind in source.pii.items() if kind not in PII_KINDS}
+    if bad_kinds:
+        raise ConfigError(f"{where}.pii: kinds {bad_kinds} are not one of {', '.join(PII_KINDS)}")
     from journeylake.contracts import check_type  # local import: contracts needs pyspark
 
     for spec in source.fields:

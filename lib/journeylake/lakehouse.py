@@ -151,3 +151,85 @@ def table_summary(spark: SparkSession, config: Config) -> list[tuple[str, int, s
         rows = spark.table(f"`{database}`.`{table}`").count()
         summary.append((f"{database}.{table}", rows, detail["location"]))
     return summary
+
+
+def overwrite_table(
+    spark: SparkSession,
+    config: Config,
+    table: str,
+    rows: DataFrame,
+    partition_by: Sequence[str] = (),
+) -> None:
+    """Replace the table's rows with `rows` (a new Delta version; time travel keeps the old)."""
+    (
+        rows.write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .partitionBy(*partition_by)
+        .save(config.table_path(table))
+    )
+    register(spark, config, table)
+
+
+def insert_new(
+    spark: SparkSession,
+    config: Config,
+    table: str,
+    rows: DataFrame,
+    keys: Sequence[str],
+    partition_by: Sequence[str] = (),
+) -> None:
+    """Insert the rows whose `keys` the table does not hold yet (MERGE, insert only): running the
+    same rows twice adds nothing. Creates the table on first use."""
+    if not table_exists(spark, config, table):
+        (
+            rows.write.format("delta")
+            .mode("errorifexists")
+            .partitionBy(*partition_by)
+            .save(config.table_path(table))
+        )
+    else:
+        condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+        (
+            DeltaTable.forPath(spark, config.table_path(table))
+            .alias("t")
+            .merge(rows.alias("s"), condition)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    register(spark, config, table)
+
+
+def delete_matching(
+    spark: SparkSession, config: Config, table: str, matches: DataFrame, condition: str
+) -> None:
+    """Delete the table rows (`t`) matched by a row of `matches` (`s`) under `condition`."""
+    if not table_exists(spark, config, table):
+        return
+    (
+        DeltaTable.forPath(spark, config.table_path(table))
+        .alias("t")
+        .merge(matches.alias("s"), condition)
+        .whenMatchedDelete()
+        .execute()
+    )
+
+
+def update_matching(
+    spark: SparkSession,
+    config: Config,
+    table: str,
+    updates: DataFrame,
+    condition: str,
+    assignments: dict[str, str],
+) -> None:
+    """Set `assignments` (column -> expression over `t` and `s`) on the matched table rows."""
+    if not table_exists(spark, config, table):
+        return
+    (
+        DeltaTable.forPath(spark, config.table_path(table))
+        .alias("t")
+        .merge(updates.alias("s"), condition)
+        .whenMatchedUpdate(set=assignments)
+        .execute()
+    )

@@ -74,3 +74,22 @@ INGESTED_FILES_SCHEMA = StructType(
         StructField(INGESTED_AT, TimestampType(), False),
     ]
 )
+
+# Silver tables (issue: identity, timeline, sessions, store visits).
+IDENTITY_LINKS_TABLE = "silver_identity_links"
+IDENTITY_MAP_TABLE = "silver_identity_map"
+IDENTITY_DROPPED_TABLE = "silver_identity_dropped"
+IDENTITY_CHANGES_TABLE = "silver_identity_merges"
+EVENTS_TABLE = "silver_events"
+SESSIONS_TABLE = "silver_sessions"
+STORE_VISITS_TABLE = "silver_store_visits"
+SILVER_AUDIT_TABLE = "audit_silver"
+SILVER_BATCHES_TABLE = "audit_silver_batches"
+SILVER_BATCHES_SCHEMA = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("batch_id", StringType(), False),
+        StructField("run_id", StringType(), False),
+        StructField("processed_at", TimestampType(), False),
+    ]
+)

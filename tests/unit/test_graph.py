@@ -1,0 +1,64 @@
+"""Connected components without GraphFrames' jar: the same partition as a union-find."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from journeylake.graph import connected_components
+
+
+def union_find_components(vertices: list[str], edges: list[tuple[str, str]]) -> dict[str, str]:
+    parent = {v: v for v in vertices}
+
+    def root(v: str) -> str:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {v: root(v) for v in vertices}
+
+
+def test_components_are_labelled_by_their_smallest_member(spark: SparkSession) -> None:
+    vertices = spark.createDataFrame([(v,) for v in "abcdefg"], "id string")
+    # a chain e-c-a-d, a pair b-f (given twice and backwards), g alone, a self-loop on g
+    edges = spark.createDataFrame(
+        [("e", "c"), ("c", "a"), ("a", "d"), ("f", "b"), ("b", "f"), ("g", "g")],
+        "src string, dst string",
+    )
+    expected = spark.createDataFrame(
+        [("a", "a"), ("c", "a"), ("d", "a"), ("e", "a"), ("b", "b"), ("f", "b"), ("g", "g")],
+        "id string, component string",
+    )
+    actual = connected_components(vertices, edges, use_graphframes=False)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_edge_ends_missing_from_the_vertices_are_added(spark: SparkSession) -> None:
+    vertices = spark.createDataFrame([("x",)], "id string")
+    edges = spark.createDataFrame([("z", "y")], "src string, dst string")
+    actual = connected_components(vertices, edges, use_graphframes=False)
+    assert sorted(map(tuple, actual.collect())) == [("x", "x"), ("y", "y"), ("z", "y")]
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_random_graphs_match_a_union_find(spark: SparkSession, seed: int) -> None:
+    rng = random.Random(seed)
+    vertices = [f"v{i:03d}" for i in range(120)]
+    edges = [(rng.choice(vertices), rng.choice(vertices)) for _ in range(90)]
+    # a long path, the worst case for label propagation, converges in few rounds here
+    edges += [(f"v{i:03d}", f"v{i + 1:03d}") for i in range(60, 100)]
+    actual = connected_components(
+        spark.createDataFrame([(v,) for v in vertices], "id string"),
+        spark.createDataFrame(edges, "src string, dst string"),
+        use_graphframes=False,
+    )
+    assert dict(map(tuple, actual.collect())) == union_find_components(vertices, edges)
