@@ -2,7 +2,8 @@
 
 import sys
 
+from journeylake.jobs.common import run_main
 from journeylake.jobs.tables import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("tables", main))

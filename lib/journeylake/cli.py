@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     module = importlib.import_module(COMMANDS[command][0])
-    return module.main(rest)
+    from journeylake.jobs.common import run_main
+
+    return run_main(command, module.main, rest)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 
 from journeylake.config import ENVIRONMENTS, Config, load_config, parse_overrides
 
@@ -43,3 +44,28 @@ def configure_logging() -> None:
     )
     # py4j logs every gateway call at INFO.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+class JobError(RuntimeError):
+    """A job stopped for a reason its user can fix; the message says what and where."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "your input or settings are wrong", not "journeylake is broken": they
+    end a job with their message and exit status 2 instead of a stack trace."""
+    from journeylake.config import ConfigError
+    from journeylake.contracts import ContractError
+    from journeylake.pii import MissingKeyError
+
+    return (ConfigError, ContractError, MissingKeyError, JobError)
+
+
+def run_main(command: str, main: Callable[[Sequence[str] | None], int],
+             argv: Sequence[str] | None = None) -> int:
+    """Run a job's `main`, turning a user error into one readable line on stderr."""
+    try:
+        return main(argv)
+    except user_errors() as error:
+        logging.getLogger(f"journeylake.{command}").debug("stopped", exc_info=True)
+        print(f"journeylake {command}: error: {error}", file=sys.stderr)
+        return 2

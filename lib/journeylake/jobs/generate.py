@@ -60,4 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from journeylake.jobs.common import run_main
+
+    sys.exit(run_main("generate", main))

@@ -255,4 +255,6 @@ def describe_outcome(outcome: SourceOutcome) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from journeylake.jobs.common import run_main
+
+    sys.exit(run_main("ingest", main))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,13 @@ from journeylake.identity import (
     social_identifiers,
     transaction_identifiers,
 )
-from journeylake.jobs.common import config_from_args, configure_logging, job_parser
+from journeylake.jobs.common import (
+    JobError,
+    config_from_args,
+    configure_logging,
+    job_parser,
+    run_main,
+)
 from journeylake.pii import PiiKey, load_key, pseudonymise_columns
 from journeylake.schemas import (
     BATCH_ID,
@@ -73,7 +80,7 @@ SILVER_SOURCES = (*EVENT_SOURCES, "geolocation")
 STORES_SOURCE = "stores"
 
 
-class SilverError(RuntimeError):
+class SilverError(JobError):
     """A silver run that cannot be trusted: the message says which check failed."""
 
 
@@ -83,6 +90,7 @@ class SilverOutcome:
     status: str
     batches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     counts: Mapping[str, int] = field(default_factory=dict)
+    seconds: Mapping[str, float] = field(default_factory=dict)  # wall time per step
 
 
 def _now() -> datetime:
@@ -151,8 +159,19 @@ def build_silver(
         f"rows_in_{source}": frame.count() for source, frame in rows.items()
     }
 
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 2)
+        clock = now
+
+    lap("read_new_batches")
     identity = _resolve_identity(spark, config, rows)
     counts.update(identity.counts)
+    lap("identity")
     lookup = identity.map.select("node", "person_id", "linked")
 
     events = _new_events(config, rows, lookup).localCheckpoint()
@@ -163,20 +182,24 @@ def build_silver(
     if identity.changed_count:
         touched.append(_follow_identity_changes(spark, config, identity, lookup))
     _insert_events(spark, config, events)
+    lap("timeline")
 
     if "geolocation" in rows:
         visit_touched, visit_counts = _rebuild_store_visits(spark, config, rows["geolocation"],
                                                             lookup)
         touched.append(visit_touched)
         counts.update(visit_counts)
+    lap("store_visits")
 
     counts["sessions_written"] = _rebuild_sessions(spark, config, _union(touched))
+    lap("sessions")
 
     # Written last: a run that stops before here is redone whole by the next one, and
     # recomputes the same identity from the links already stored.
     _write_identity(spark, config, identity, run_id, work_id)
     _record(spark, config, run_id, started, batches, counts)
-    return SilverOutcome(run_id, "ok", batches, counts)
+    lap("write_identity_and_audit")
+    return SilverOutcome(run_id, "ok", batches, counts, seconds)
 
 
 @dataclass(frozen=True)
@@ -357,8 +380,11 @@ def _rebuild_store_visits(
     """Rebuild the visits new pings can change; returns (person_id, ts) of the timeline rows it
     removed or added, for the session rebuild."""
     settings = config.silver.store_visits
-    stores = lakehouse.read_table(spark, config, _bronze_table(config, STORES_SOURCE)).select(
-        "store_id", "lat", "lon")
+    stores_table = _bronze_table(config, STORES_SOURCE)
+    if not lakehouse.table_exists(spark, config, stores_table):
+        raise SilverError(f"location pings need the store reference table {stores_table}: "
+                          f"ingest the {STORES_SOURCE} source first")
+    stores = lakehouse.read_table(spark, config, stores_table).select("store_id", "lat", "lon")
     visit_schema = ("visit_id string, device_id string, store_id string, start_ts timestamp, "
                     "end_ts timestamp, dwell_minutes double, pings long, visit_date date, "
                     "person_id string")
@@ -425,6 +451,11 @@ def _rebuild_sessions(spark: SparkSession, config: Config, touched: DataFrame) -
     window = rebuild_window(touched.where(F.col("person_id").isNotNull()), stored,
                             silver.session_gap_minutes).localCheckpoint()
     events = lakehouse.read_table(spark, config, EVENTS_TABLE)
+    everything, earliest = window.agg(
+        F.count_if(F.col("rebuild_from").isNull()), F.min("rebuild_from")).first()
+    if not everything and earliest is not None:
+        # Partition pruning: a daily run re-reads the last days, not the whole timeline.
+        events = events.where(F.col("event_date") >= F.lit(earliest.date()))
     rebuilt = sessionize(events_to_resessionize(events, window), silver.session_gap_minutes,
                          silver.conversion_touchpoints).localCheckpoint()
     lakehouse.delete_matching(
@@ -478,4 +509,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("silver", main))
