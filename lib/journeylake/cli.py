@@ -10,6 +10,8 @@ COMMANDS = {
     "generate": ("journeylake.jobs.generate", "write a realistic raw data set with planted truth"),
     "ingest": ("journeylake.jobs.ingest", "load landed files into bronze Delta tables"),
     "silver": ("journeylake.jobs.silver", "identity map, unified timeline, store visits, sessions"),
+    "gold": ("journeylake.jobs.gold",
+             "journeys, journey graph, funnels, cohorts, attribution, social influence"),
     "run": ("journeylake.jobs.run", "the whole pipeline on the configured environment"),
     "tables": ("journeylake.jobs.tables", "list lakehouse tables with row counts and locations"),
     "sql": ("journeylake.jobs.sql", "open spark-sql on the lakehouse tables"),

@@ -22,7 +22,7 @@ import yaml
 ENVIRONMENTS = ("local", "cluster", "databricks")
 CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
 # Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
-STAGE_FILES = ("silver.yaml",)
+STAGE_FILES = ("silver.yaml", "gold.yaml")
 JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
 
 
@@ -128,6 +128,45 @@ class SilverSettings:
 
 
 @dataclass(frozen=True)
+class FunnelSettings:
+    name: str
+    steps: tuple[str, ...]
+    window_hours: float = 24.0
+    order: str = "strict"  # or "any"
+
+
+@dataclass(frozen=True)
+class SocialGraphSettings:
+    reset_probability: float = 0.15
+    pagerank_iterations: int = 20
+    label_propagation_iterations: int = 5
+
+
+@dataclass(frozen=True)
+class GoldSettings:
+    # Touchpoints this long before a conversion (or the last step of a journey without one)
+    # belong to its path.
+    lookback_days: float = 30.0
+    # What the journey graph, significance, motifs and top paths read: "session" (a visit and
+    # its outcome: where a touchpoint acts on a decision made in the same visit) or "journey"
+    # (every touchpoint since the person's last conversion, within lookback_days).
+    graph_scope: str = "session"
+    collapse_repeats: bool = True
+    top_paths: int = 20
+    odds_ratio_prior: float = 0.5
+    odds_ratio_min_support: int = 30
+    # Steps of the purchase itself (cart, checkout): they follow the decision rather than cause
+    # it, so the significance table flags them.
+    outcome_stage_touchpoints: tuple[str, ...] = ()
+    time_decay_half_life_days: float = 7.0
+    markov_orders: tuple[int, ...] = (1, 2)
+    funnels: tuple[FunnelSettings, ...] = ()
+    funnel_breakdowns: tuple[str, ...] = ("entry_channel",)
+    cohort_periods: tuple[str, ...] = ("day", "week", "month")
+    social: SocialGraphSettings = field(default_factory=SocialGraphSettings)
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     """One column of a source contract: its name in the source and in bronze, its type, checks."""
 
@@ -194,6 +233,7 @@ class Config:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
+    gold: GoldSettings = field(default_factory=GoldSettings)
 
     def resolve(self, path: str) -> str:
         """An absolute path or URI for a configured path; relative ones hang off the project."""
@@ -324,6 +364,32 @@ IDENTIFIER_TYPES = ("customer", "email", "handle", "device", "cookie")
 PII_KINDS = ("email", "handle")
 
 
+def _validate_gold(config: Config) -> None:
+    gold = config.gold
+    if gold.lookback_days <= 0:
+        raise ConfigError("gold.lookback_days: must be positive")
+    if gold.time_decay_half_life_days <= 0:
+        raise ConfigError("gold.time_decay_half_life_days: must be positive")
+    if gold.graph_scope not in ("session", "journey"):
+        raise ConfigError(f"gold.graph_scope: {gold.graph_scope!r} is not one of session, journey")
+    if gold.top_paths < 1:
+        raise ConfigError("gold.top_paths: must be at least 1")
+    if any(order < 1 for order in gold.markov_orders):
+        raise ConfigError(f"gold.markov_orders: orders must be at least 1, got "
+                          f"{list(gold.markov_orders)}")
+    for period in gold.cohort_periods:
+        if period not in ("day", "week", "month"):
+            raise ConfigError(f"gold.cohort_periods: {period!r} is not one of day, week, month")
+    for index, funnel in enumerate(gold.funnels):
+        where = f"gold.funnels[{index}] ({funnel.name})"
+        if len(funnel.steps) < 2:
+            raise ConfigError(f"{where}.steps: a funnel needs at least two steps")
+        if funnel.window_hours <= 0:
+            raise ConfigError(f"{where}.window_hours: must be positive")
+        if funnel.order not in ("strict", "any"):
+            raise ConfigError(f"{where}.order: {funnel.order!r} is not one of strict, any")
+
+
 def _validate_silver(config: Config) -> None:
     for index, rule in enumerate(config.identity.cardinality_rules):
         where = f"identity.cardinality_rules[{index}]"
@@ -340,6 +406,7 @@ def _validate_silver(config: Config) -> None:
         raise ConfigError("silver.session_gap_minutes: must be positive")
     if silver.late_lookback_hours < 0:
         raise ConfigError("silver.late_lookback_hours: must not be negative")
+    _validate_gold(config)
     visits = silver.store_visits
     for name in ("radius_m", "max_gap_minutes"):
         if getattr(visits, name) <= 0:

@@ -129,3 +129,116 @@ def _components_with_stars(vertices: DataFrame, edges: DataFrame) -> DataFrame:
         vertices.join(roots, vertices["id"] == roots["big"], "left")
         .select("id", F.coalesce("component", "id").alias("component"))
     )
+
+
+def pagerank(
+    vertices: DataFrame,
+    edges: DataFrame,
+    weight: str | None = None,
+    reset_probability: float = 0.15,
+    iterations: int = 20,
+    use_graphframes: bool | None = None,
+) -> DataFrame:
+    """`id`, `pagerank` (summing to 1 over the vertices) of a directed graph.
+
+    vertices: id; edges: src, dst and, if `weight` is given, a non-negative weight column: a
+    vertex passes its rank to its out-neighbours in proportion to the weights. A vertex without
+    out-edges spreads its rank evenly (the random surfer restarts). GraphFrames' PageRank ignores
+    weights, so it is only used for unweighted graphs.
+    """
+    _require_columns(vertices, ("id",), "pagerank vertices")
+    _require_columns(edges, ("src", "dst", *([weight] if weight else [])), "pagerank edges")
+    if not 0 < reset_probability < 1:
+        raise ValueError(f"reset_probability must be in (0, 1), got {reset_probability}")
+    if iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    spark = vertices.sparkSession
+    if use_graphframes is None:
+        use_graphframes = weight is None and graphframes_available(spark)
+    nodes = (
+        vertices.select("id")
+        .unionByName(edges.select(F.col("src").alias("id")))
+        .unionByName(edges.select(F.col("dst").alias("id")))
+        .where(F.col("id").isNotNull()).distinct()
+        .localCheckpoint()
+    )
+    if use_graphframes:
+        from graphframes import GraphFrame
+
+        ranked = GraphFrame(nodes, edges.select("src", "dst")).pageRank(
+            resetProbability=reset_probability, maxIter=iterations
+        ).vertices
+        total = ranked.agg(F.sum("pagerank")).first()[0] or 1.0
+        return ranked.select("id", (F.col("pagerank") / F.lit(total)).alias("pagerank"))
+    count = nodes.count()
+    weighted = edges.select("src", "dst", (F.col(weight) if weight else F.lit(1.0))
+                            .cast("double").alias("w")).where("w > 0")
+    out = weighted.groupBy("src").agg(F.sum("w").alias("out_w"))
+    shares = weighted.join(out, "src").select(
+        "src", "dst", (F.col("w") / F.col("out_w")).alias("share")
+    ).localCheckpoint()
+    has_out = out.select(F.col("src").alias("id"), F.lit(True).alias("_has_out"))
+    ranks = nodes.select("id", F.lit(1.0 / count).alias("pagerank"))
+    for iteration in range(1, iterations + 1):
+        flowing = shares.join(ranks.withColumnRenamed("id", "src"), "src").groupBy("dst").agg(
+            F.sum(F.col("pagerank") * F.col("share")).alias("received")
+        )
+        dangling = ranks.join(has_out, "id", "left").where("_has_out IS NULL").agg(
+            F.coalesce(F.sum("pagerank"), F.lit(0.0))
+        )
+        ranks = (
+            nodes.join(flowing.withColumnRenamed("dst", "id"), "id", "left")
+            .crossJoin(dangling.withColumnRenamed(dangling.columns[0], "_dangling"))
+            .select(
+                "id",
+                (F.lit(reset_probability / count) + F.lit(1 - reset_probability) * (
+                    F.coalesce("received", F.lit(0.0)) + F.col("_dangling") / F.lit(count)
+                )).alias("pagerank"),
+            )
+        )
+        # Cut the lineage regularly: each round would otherwise re-plan every earlier one.
+        ranks = ranks.checkpoint() if iteration % 5 == 0 else ranks.localCheckpoint()
+    return ranks
+
+
+def label_propagation(
+    vertices: DataFrame, edges: DataFrame, iterations: int = 5,
+    use_graphframes: bool | None = None,
+) -> DataFrame:
+    """`id`, `community`: communities by label propagation on the undirected graph. Every vertex
+    starts with its own id and takes, each round, the label most frequent among its neighbours
+    (ties to the smallest label, so runs agree). A community is named by its smallest member."""
+    _require_columns(vertices, ("id",), "label_propagation vertices")
+    _require_columns(edges, ("src", "dst"), "label_propagation edges")
+    if iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {iterations}")
+    spark = vertices.sparkSession
+    if use_graphframes is None:
+        use_graphframes = graphframes_available(spark)
+    nodes = (
+        vertices.select("id")
+        .unionByName(edges.select(F.col("src").alias("id")))
+        .unionByName(edges.select(F.col("dst").alias("id")))
+        .where(F.col("id").isNotNull()).distinct()
+    )
+    if use_graphframes:
+        from graphframes import GraphFrame
+
+        labelled = GraphFrame(nodes, edges.select("src", "dst")).labelPropagation(
+            maxIter=iterations).withColumnRenamed("label", "_label")
+    else:
+        pairs = edges.where("src <> dst").select("src", "dst")
+        neighbours = pairs.unionByName(
+            pairs.select(F.col("dst").alias("src"), F.col("src").alias("dst"))
+        ).distinct().localCheckpoint()
+        labelled = nodes.select("id", F.col("id").alias("_label"))
+        for _ in range(iterations):
+            votes = neighbours.join(labelled.withColumnRenamed("id", "src"), "src").groupBy(
+                "dst", "_label").agg(F.count(F.lit(1)).alias("votes"))
+            best = votes.groupBy("dst").agg(
+                F.min_by("_label", F.struct(-F.col("votes"), F.col("_label"))).alias("_best"))
+            labelled = labelled.join(best.withColumnRenamed("dst", "id"), "id", "left").select(
+                "id", F.coalesce("_best", "_label").alias("_label")
+            ).localCheckpoint()
+    named = labelled.groupBy("_label").agg(F.min("id").alias("community"))
+    return labelled.join(named, "_label").select("id", "community")

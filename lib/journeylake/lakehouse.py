@@ -164,6 +164,8 @@ def overwrite_table(
     (
         rows.write.format("delta")
         .mode("overwrite")
+        # The whole table: the session's dynamic partition overwrite would keep old partitions.
+        .option("partitionOverwriteMode", "static")
         .option("overwriteSchema", "true")
         .partitionBy(*partition_by)
         .save(config.table_path(table))

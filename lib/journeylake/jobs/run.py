@@ -1,5 +1,5 @@
 """Run the pipeline end to end: generate data when the landing folder is empty, ingest it into
-bronze, build silver, and list the tables it produced."""
+bronze, build silver and gold, and list the tables it produced."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from journeylake import lakehouse
 from journeylake.jobs.common import config_from_args, configure_logging, job_parser
+from journeylake.jobs.gold import build_gold
 from journeylake.jobs.ingest import describe_outcome, ingest
 from journeylake.jobs.silver import build_silver, describe
 from journeylake.jobs.tables import print_tables
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ingestion failed for a source: silver not built")
         return 1
     print("\n" + describe(build_silver(spark, config, key)))
+    gold = build_gold(spark, config)
+    print(f"\ngold run {gold.run_id}: " + ", ".join(
+        f"{table} {rows:,} rows" for table, rows in gold.rows.items()))
     print(f"\nlakehouse {config.resolve(config.lakehouse.root)}:")
     print_tables(spark, config)
     return 0
