@@ -1,5 +1,6 @@
-"""Benchmark: silver (identity, timeline, store visits, sessions) on a generated data set, and
-the quality of the stitched persons against the planted truth.
+"""Benchmark: silver (identity, timeline, store visits, sessions) and gold (journeys, graph,
+funnels, cohorts, attribution, influence) on a generated data set, and the quality of the
+stitched persons against the planted truth.
 
     .venv/bin/python bench/silver_bench.py --customers 6500 --days 30     # about 1M events
     .venv/bin/python bench/silver_bench.py --customers 65000 --days 30    # about 10M events
@@ -23,6 +24,7 @@ from journeylake import lakehouse
 from journeylake.config import load_config
 from journeylake.generator import generate
 from journeylake.identity_quality import pairwise_quality, truth_nodes
+from journeylake.jobs.gold import build_gold
 from journeylake.jobs.ingest import ingest
 from journeylake.jobs.silver import build_silver
 from journeylake.pii import KEY_ENV, load_key
@@ -93,6 +95,15 @@ def main() -> None:
     print("\n| step | wall s |\n|---|---:|")
     for step, value in outcome.seconds.items():
         print(f"| {step} | {value:.1f} |")
+    started = time.perf_counter()
+    gold = build_gold(spark, config)
+    gold_seconds = time.perf_counter() - started
+    print(f"\ngold: {gold_seconds:.1f} s wall for {timeline:,} timeline rows "
+          f"({timeline / gold_seconds:,.0f} rows/s, {timeline / gold_seconds / cores:,.0f} per "
+          "core)\n")
+    print("| gold table | rows | wall s |\n|---|---:|---:|")
+    for table, rows in gold.rows.items():
+        print(f"| {table} | {rows:,} | {gold.seconds[table]:.1f} |")
     print("\n| identity counts | |\n|---|---:|")
     for name in ("identifiers", "persons", "identity_links", "identifiers_dropped",
                  "store_visits_written", "late_events"):

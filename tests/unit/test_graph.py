@@ -62,3 +62,49 @@ def test_random_graphs_match_a_union_find(spark: SparkSession, seed: int) -> Non
         use_graphframes=False,
     )
     assert dict(map(tuple, actual.collect())) == union_find_components(vertices, edges)
+
+
+def python_pagerank(nodes: list[str], edges: list[tuple[str, str, float]], reset: float,
+                    iterations: int) -> dict[str, float]:
+    """The textbook power iteration, written out plainly for comparison."""
+    n = len(nodes)
+    rank = {v: 1.0 / n for v in nodes}
+    out = {v: sum(w for s, _, w in edges if s == v) for v in nodes}
+    for _ in range(iterations):
+        dangling = sum(rank[v] for v in nodes if out[v] == 0)
+        received = {v: 0.0 for v in nodes}
+        for s, d, w in edges:
+            received[d] += rank[s] * w / out[s]
+        rank = {v: reset / n + (1 - reset) * (received[v] + dangling / n) for v in nodes}
+    return rank
+
+
+def test_weighted_pagerank_matches_the_power_iteration(spark: SparkSession) -> None:
+    from journeylake.graph import pagerank
+
+    edges = [("a", "b", 3.0), ("a", "c", 1.0), ("b", "c", 1.0), ("c", "a", 2.0), ("d", "c", 1.0)]
+    nodes = ["a", "b", "c", "d", "e"]  # e: no edges at all; c <- everyone
+    frame = spark.createDataFrame(edges, "src string, dst string, w double")
+    ranked = pagerank(spark.createDataFrame([(v,) for v in nodes], "id string"), frame,
+                      weight="w", reset_probability=0.15, iterations=12, use_graphframes=False)
+    found = dict(map(tuple, ranked.collect()))
+    expected = python_pagerank(nodes, edges, 0.15, 12)
+    assert found == pytest.approx(expected, abs=1e-12)
+    assert sum(found.values()) == pytest.approx(1.0)
+    assert max(found, key=found.get) == "c"
+
+
+def test_label_propagation_finds_two_groups_joined_by_one_edge(spark: SparkSession) -> None:
+    from journeylake.graph import label_propagation
+
+    left = ["a1", "a2", "a3", "a4"]
+    right = ["b1", "b2", "b3", "b4"]
+    edges = [(x, y) for group in (left, right) for x in group for y in group if x < y]
+    edges.append(("a4", "b1"))  # a bridge between the two cliques
+    found = dict(map(tuple, label_propagation(
+        spark.createDataFrame([("lonely",)], "id string"),
+        spark.createDataFrame(edges, "src string, dst string"), iterations=5,
+        use_graphframes=False).collect()))
+    assert {found[v] for v in left} == {"a1"}
+    assert {found[v] for v in right} == {"b1"}
+    assert found["lonely"] == "lonely"

@@ -40,6 +40,7 @@ from journeylake.journey_graph import (
     transition_edges,
 )
 from journeylake.journeys import attribution_paths, build_journeys, session_journeys
+from journeylake.profiles import person_profile
 from journeylake.schemas import EVENTS_TABLE, IDENTITY_MAP_TABLE, SESSIONS_TABLE
 from journeylake.session import build_session
 from journeylake.social_graph import person_influence, social_edges
@@ -49,7 +50,7 @@ log = logging.getLogger("journeylake.gold")
 GOLD_TABLES = (
     "gold_journeys", "gold_journey_edges", "gold_touchpoint_significance", "gold_journey_motifs",
     "gold_top_paths", "gold_funnels", "gold_cohort_retention", "gold_attribution",
-    "gold_person_influence",
+    "gold_person_influence", "gold_person_profile",
 )
 SESSION_TOUCH = "session"
 
@@ -189,7 +190,10 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
     write("gold_attribution", attribution(attribution_paths(channel_journeys),
                                           gold.time_decay_half_life_days, gold.markov_orders))
     edges = social_edges(events.where(F.col("source") == "social"), identity_map)
-    write("gold_person_influence", person_influence(edges, gold.social))
+    influence = person_influence(edges, gold.social).localCheckpoint()
+    write("gold_person_influence", influence)
+    write("gold_person_profile", person_profile(events, sessions, influence,
+                                                silver.conversion_touchpoints))
     return outcome
 
 
