@@ -34,6 +34,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StructType
 
+from journeylake.columns import require_columns
+
 ATTRIBUTION_COLUMNS = ("model", "channel", "conversions", "revenue")
 ATTRIBUTION_SCHEMA = "model string, channel string, conversions double, revenue double"
 HEURISTIC_MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
@@ -59,10 +61,7 @@ def markov_model(order: int) -> str:
 
 
 def _require(paths: DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [name for name in columns if name not in paths.columns]
-    if missing:
-        raise ValueError(f"{what} needs columns {list(columns)}; missing {missing}, "
-                         f"present {paths.columns}")
+    require_columns(paths, columns, what)
     if "touches" in columns:
         touches = paths.schema["touches"].dataType
         fields = (touches.elementType.fieldNames()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from journeylake.columns import require_columns
+
 PERIODS = ("day", "week", "month")
 RETENTION_COLUMNS = (
     "period", "cohort_start", "period_offset", "cohort_size", "active_persons", "retention",
@@ -46,12 +48,7 @@ def retention_matrix(events: DataFrame, period: str) -> DataFrame:
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {list(PERIODS)}, got {period!r}")
-    needs = ("person_id", "ts")
-    missing = [name for name in needs if name not in events.columns]
-    if missing:
-        raise ValueError(
-            f"retention_matrix needs {list(needs)}; missing {missing} (present: {events.columns})"
-        )
+    require_columns(events, ("person_id", "ts"), "retention_matrix")
     active = (
         events.where(F.col("person_id").isNotNull() & F.col("ts").isNotNull())
         .select("person_id", _period_start(_utc_date("ts"), period).alias("_start"))

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from journeylake.columns import require_columns
+
 ORDERS = ("strict", "any")
 PROGRESS_COLUMNS = (
     "funnel", "person_id", "entry_channel", "entry_ts", "step_ts", "steps_reached",
@@ -61,14 +63,6 @@ class FunnelSpec:
             raise ValueError(f"window_hours must be positive, got {self.window_hours}")
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {list(ORDERS)}, got {self.order!r}")
-
-
-def _require(frame: DataFrame, needs: tuple[str, ...], caller: str) -> None:
-    missing = [name for name in needs if name not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{caller} needs {list(needs)}; missing {missing} (present: {frame.columns})"
-        )
 
 
 def _seconds(ts: Column) -> Column:
@@ -120,7 +114,8 @@ def funnel_progress(events: DataFrame, spec: FunnelSpec) -> DataFrame:
     An event exactly at entry_ts + window_hours still counts. Events without a person or a ts
     are ignored.
     """
-    _require(events, ("person_id", "ts", "touchpoint", "channel", "event_key"), "funnel_progress")
+    require_columns(events, ("person_id", "ts", "touchpoint", "channel", "event_key"),
+                    "funnel_progress")
     window_micros = round(spec.window_hours * _MICROS_PER_HOUR)
     timeline = events.where(
         F.col("person_id").isNotNull() & F.col("ts").isNotNull()
@@ -174,7 +169,7 @@ def funnel_report(progress: DataFrame, spec: FunnelSpec, by: str | None = None) 
     and it is 0 when step k happened before step k-1 did (nothing more to wait for).
     """
     needs = ("funnel", "person_id", "step_ts", "steps_reached") + ((by,) if by else ())
-    _require(progress, needs, "funnel_report")
+    require_columns(progress, needs, "funnel_report")
     if by is not None and by in REPORT_COLUMNS:
         raise ValueError(f"by must not be a report column {list(REPORT_COLUMNS)}, got {by!r}")
     count = len(spec.steps)

@@ -15,6 +15,7 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from journeylake.columns import require_columns
 from journeylake.session import graphframes_available
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,15 @@ MAX_ROUNDS = 64
 CHECKPOINT_INTERVAL = 2
 
 
-def _require_columns(frame: DataFrame, columns: tuple[str, ...], what: str) -> None:
-    missing = [name for name in columns if name not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} needs columns {list(columns)}; missing {missing}, "
-                         f"present {frame.columns}")
+def _every_vertex(vertices: DataFrame, edges: DataFrame) -> DataFrame:
+    """The ids of `vertices` and of every edge end, once each."""
+    return (
+        vertices.select("id")
+        .unionByName(edges.select(F.col("src").alias("id")))
+        .unionByName(edges.select(F.col("dst").alias("id")))
+        .where(F.col("id").isNotNull())
+        .distinct()
+    )
 
 
 def connected_components(
@@ -41,18 +46,12 @@ def connected_components(
     id, never a run-dependent number, so the same graph always gives the same labels.
     use_graphframes: None picks GraphFrames when its jar is loaded.
     """
-    _require_columns(vertices, ("id",), "connected_components vertices")
-    _require_columns(edges, ("src", "dst"), "connected_components edges")
+    require_columns(vertices, ("id",), "connected_components vertices")
+    require_columns(edges, ("src", "dst"), "connected_components edges")
     spark = vertices.sparkSession
     if use_graphframes is None:
         use_graphframes = graphframes_available(spark)
-    all_vertices = (
-        vertices.select("id")
-        .unionByName(edges.select(F.col("src").alias("id")))
-        .unionByName(edges.select(F.col("dst").alias("id")))
-        .where(F.col("id").isNotNull())
-        .distinct()
-    )
+    all_vertices = _every_vertex(vertices, edges)
     links = edges.where(F.col("src").isNotNull() & F.col("dst").isNotNull())
     if use_graphframes:
         return _components_with_graphframes(all_vertices, links)
@@ -146,8 +145,8 @@ def pagerank(
     out-edges spreads its rank evenly (the random surfer restarts). GraphFrames' PageRank ignores
     weights, so it is only used for unweighted graphs.
     """
-    _require_columns(vertices, ("id",), "pagerank vertices")
-    _require_columns(edges, ("src", "dst", *([weight] if weight else [])), "pagerank edges")
+    require_columns(vertices, ("id",), "pagerank vertices")
+    require_columns(edges, ("src", "dst", *([weight] if weight else [])), "pagerank edges")
     if not 0 < reset_probability < 1:
         raise ValueError(f"reset_probability must be in (0, 1), got {reset_probability}")
     if iterations < 1:
@@ -155,13 +154,7 @@ def pagerank(
     spark = vertices.sparkSession
     if use_graphframes is None:
         use_graphframes = weight is None and graphframes_available(spark)
-    nodes = (
-        vertices.select("id")
-        .unionByName(edges.select(F.col("src").alias("id")))
-        .unionByName(edges.select(F.col("dst").alias("id")))
-        .where(F.col("id").isNotNull()).distinct()
-        .localCheckpoint()
-    )
+    nodes = _every_vertex(vertices, edges).localCheckpoint()
     if use_graphframes:
         from graphframes import GraphFrame
 
@@ -208,19 +201,14 @@ def label_propagation(
     """`id`, `community`: communities by label propagation on the undirected graph. Every vertex
     starts with its own id and takes, each round, the label most frequent among its neighbours
     (ties to the smallest label, so runs agree). A community is named by its smallest member."""
-    _require_columns(vertices, ("id",), "label_propagation vertices")
-    _require_columns(edges, ("src", "dst"), "label_propagation edges")
+    require_columns(vertices, ("id",), "label_propagation vertices")
+    require_columns(edges, ("src", "dst"), "label_propagation edges")
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     spark = vertices.sparkSession
     if use_graphframes is None:
         use_graphframes = graphframes_available(spark)
-    nodes = (
-        vertices.select("id")
-        .unionByName(edges.select(F.col("src").alias("id")))
-        .unionByName(edges.select(F.col("dst").alias("id")))
-        .where(F.col("id").isNotNull()).distinct()
-    )
+    nodes = _every_vertex(vertices, edges)
     if use_graphframes:
         from graphframes import GraphFrame
 

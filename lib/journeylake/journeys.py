@@ -13,19 +13,14 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from journeylake.columns import require_columns
+
 START, CONVERSION, DROPOFF = "(start)", "(conversion)", "(dropoff)"
 STEP_TYPE = "array<struct<ts: timestamp, event_key: string, touchpoint: string, channel: string>>"
 JOURNEY_COLUMNS = (
     "journey_id", "person_id", "start_ts", "end_ts", "converted", "conversion_ts",
     "conversion_touchpoint", "revenue", "steps", "touchpoints", "channels",
 )
-
-
-def _require(frame: DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [name for name in columns if name not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} needs columns {list(columns)}; missing {missing}, "
-                         f"present {frame.columns}")
 
 
 def collapse_repeats(steps: Column) -> Column:
@@ -54,7 +49,7 @@ def build_journeys(
     touchpoints and channels are the steps' sequences. journey_id is stable: a hash of the
     person and the journey's first event.
     """
-    _require(events, ("person_id", "ts", "event_key", "touchpoint", "channel", "revenue"),
+    require_columns(events, ("person_id", "ts", "event_key", "touchpoint", "channel", "revenue"),
              "build_journeys")
     if lookback_days <= 0:
         raise ValueError(f"lookback_days must be positive, got {lookback_days}")
@@ -127,7 +122,7 @@ def session_journeys(
     acts on a purchase decision made in the same visit; steps carry no ts (the session's
     sequences have none), the order is the session's.
     """
-    _require(sessions, ("session_id", "person_id", "start_ts", "end_ts", "touchpoints",
+    require_columns(sessions, ("session_id", "person_id", "start_ts", "end_ts", "touchpoints",
                         "channels", "converted", "revenue"), "session_journeys")
     conversions = F.array(*[F.lit(t) for t in conversion_touchpoints])
     zipped = F.transform(

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from journeylake.columns import require_columns
+
 SESSION_COLUMNS = (
     "session_id", "person_id", "start_ts", "end_ts", "duration_seconds", "events",
     "entry_touchpoint", "exit_touchpoint", "entry_channel", "touchpoints", "channels",
@@ -32,10 +34,8 @@ def sessionize(
     touchpoints and channels are the session's sequences in that order; revenue sums the
     conversion touchpoints' revenue.
     """
-    required = ("event_key", "person_id", "ts", "touchpoint", "channel", "revenue")
-    missing = [name for name in required if name not in events.columns]
-    if missing:
-        raise ValueError(f"sessionize needs {list(required)}; missing {missing}")
+    require_columns(events, ("event_key", "person_id", "ts", "touchpoint", "channel", "revenue"),
+                    "sessionize")
     if gap_minutes <= 0:
         raise ValueError(f"gap_minutes must be positive, got {gap_minutes}")
     order = Window.partitionBy("person_id").orderBy("ts", "event_key")

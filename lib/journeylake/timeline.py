@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
+from journeylake.columns import require_columns
 from journeylake.config import ChannelRule, ConfigError
 from journeylake.identity import node
 
@@ -188,9 +189,7 @@ def touchpoints_and_channels(
 ) -> DataFrame:
     """TIMELINE_INPUT rows plus `touchpoint`, `channel` and `event_key` (a hash of source and
     source key: the same record always gets the same key)."""
-    missing = [name for name in TIMELINE_INPUT if name not in rows.columns]
-    if missing:
-        raise ValueError(f"timeline input lacks {missing}; has {rows.columns}")
+    require_columns(rows, TIMELINE_INPUT, "touchpoints_and_channels")
     with_touchpoint = rows.withColumn("touchpoint", touchpoint_column(touchpoints))
     check_channel_rules(with_touchpoint, rules)
     return with_touchpoint.withColumn(

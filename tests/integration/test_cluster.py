@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from journeylake.generator import generate
+from journeylake.jobs.ingest import ingest
+from tests.conftest import make_config
+
 ROOT = Path(__file__).resolve().parents[2]
 PORT = "7177"
 
@@ -79,3 +83,39 @@ def test_ingest_job_runs_on_a_standalone_cluster(
     stores = spark.read.format("delta").load(str(lake / "bronze_stores"))
     assert sorted(r.store_id for r in stores.collect()) == ["S1", "S2"]
     assert spark.read.format("delta").load(str(lake / "quarantine")).count() == 1
+
+
+@pytest.mark.cluster
+def test_silver_and_gold_run_on_a_standalone_cluster(
+    standalone_master: str, spark: SparkSession, tmp_path: Path
+) -> None:
+    # Generation and ingestion are submitted in the test above; here they run in-process to
+    # keep the suite short, and the two later jobs go through spark-submit.
+    config = make_config(tmp_path, "generate.customers=25", "generate.days=2",
+                         "generate.files_per_source=1", "spark.conf.spark.sql.shuffle.partitions=2")
+    generate(spark, config.generate, config.resolve(config.lakehouse.landing_root))
+    ingest(spark, config)
+    env = {
+        **os.environ,  # carries the pseudonymisation key of the test session
+        "SPARK_MASTER": standalone_master,
+        "SUBMIT_OPTS": "--driver-memory 1g --executor-memory 1g --total-executor-cores 1",
+    }
+    lake = Path(config.resolve(config.lakehouse.root))
+    common = [
+        "--conf", f"lakehouse.root={lake}",
+        "--conf", f"lakehouse.landing_root={config.resolve(config.lakehouse.landing_root)}",
+        "--conf", f"spark.checkpoint_dir={tmp_path / 'checkpoints'}",
+        "--conf", "spark.conf.spark.sql.shuffle.partitions=2",
+    ]
+    for step in ("silver", "gold"):
+        result = subprocess.run(
+            [str(ROOT / "deploy" / "spark-submit.sh"), step, *common],
+            env=env, capture_output=True, text=True, timeout=900,
+        )
+        assert result.returncode == 0, (step, result.stderr[-3000:])
+    events = spark.read.format("delta").load(str(lake / "silver_events"))
+    bronze = sum(spark.read.format("delta").load(str(lake / f"bronze_{source}")).count()
+                 for source in ("clickstream", "social", "transactions"))
+    assert events.where("touchpoint <> 'store_visit'").count() == bronze > 0
+    attribution = spark.read.format("delta").load(str(lake / "gold_attribution"))
+    assert attribution.select("model").distinct().count() == 8

@@ -1,6 +1,6 @@
 """Gold on generated data whose truth is known: the planted strongest touchpoint stands out, the
-planted influencers rank first, attribution hands out exactly the conversions and revenue there
-are, and a re-run gives the same numbers."""
+planted influencers rank first, and attribution hands out exactly the conversions and revenue
+there are (the same numbers on every run: tests/unit/test_attribution.py)."""
 
 from __future__ import annotations
 
@@ -30,13 +30,6 @@ pytestmark = pytest.mark.slow
 class Lake:
     config: Config
     first: GoldOutcome
-    attribution_first: list[tuple]
-
-
-def attribution_rows(spark: SparkSession, config: Config) -> list[tuple]:
-    frame = lakehouse.read_table(spark, config, "gold_attribution")
-    return sorted((r.model, r.channel, round(r.conversions, 9), round(float(r.revenue), 6))
-                  for r in frame.collect())
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Itera
     ingest(spark, config)
     build_silver(spark, config, load_key(None))
     first = build_gold(spark, config)
-    yield Lake(config, first, attribution_rows(spark, config))
+    yield Lake(config, first)
 
 
 def test_every_gold_table_is_written_and_registered(spark: SparkSession, lake: Lake) -> None:
@@ -115,9 +108,3 @@ def test_funnels_and_cohorts_are_consistent(spark: SparkSession, lake: Lake) -> 
     cohorts = lakehouse.read_table(spark, lake.config, "gold_cohort_retention")
     assert cohorts.where("period_offset = 0 AND retention <> 1.0").count() == 0
     assert cohorts.where("retention > 1.0 OR retention <= 0").count() == 0
-
-
-def test_rerun_gives_the_same_numbers(spark: SparkSession, lake: Lake) -> None:
-    again = build_gold(spark, lake.config)
-    assert again.rows == lake.first.rows
-    assert attribution_rows(spark, lake.config) == lake.attribution_first

@@ -29,6 +29,7 @@ from journeylake.schemas import (
     STORE_VISITS_TABLE,
 )
 from tests.conftest import make_config
+from tests.oracles import groups, union_find_groups
 
 pytestmark = pytest.mark.slow
 
@@ -98,23 +99,6 @@ def test_no_raw_personal_value_reaches_silver(spark: SparkSession, lake: Lake) -
             assert text.where(F.col("row").contains(value)).count() == 0, (name, value)
 
 
-def union_find(nodes: set[str], pairs: list[tuple[str, str]]) -> set[frozenset[str]]:
-    parent = {n: n for n in nodes}
-
-    def root(n: str) -> str:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    groups: dict[str, set[str]] = {}
-    for n in nodes:
-        groups.setdefault(root(n), set()).add(n)
-    return {frozenset(group) for group in groups.values()}
-
-
 def test_stitched_persons_match_the_planted_identities(spark: SparkSession, lake: Lake) -> None:
     predicted = table(spark, lake.config, IDENTITY_MAP_TABLE)
     truth = truth_nodes(spark.read.parquet(str(lake.truth / "identity_links")), load_key(None))
@@ -131,7 +115,7 @@ def test_stitched_persons_match_the_planted_identities(spark: SparkSession, lake
     usable = {n for n in nodes if n.split("|", 1)[1] not in dropped}
     pairs = [(r.node_a, r.node_b) for r in table(spark, lake.config, "silver_identity_links")
              .collect() if r.node_a in usable and r.node_b in usable]
-    expected = union_find(usable, pairs) | {frozenset([n]) for n in nodes - usable}
+    expected = groups(union_find_groups(usable, pairs)) | {frozenset([n]) for n in nodes - usable}
     persons: dict[str, set[str]] = {}
     for row in predicted.collect():
         persons.setdefault(row.person_id, set()).add(row.node)

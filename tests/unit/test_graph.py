@@ -9,22 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
 from journeylake.graph import connected_components
-
-
-def union_find_components(vertices: list[str], edges: list[tuple[str, str]]) -> dict[str, str]:
-    parent = {v: v for v in vertices}
-
-    def root(v: str) -> str:
-        while parent[v] != v:
-            parent[v] = parent[parent[v]]
-            v = parent[v]
-        return v
-
-    for a, b in edges:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {v: root(v) for v in vertices}
+from tests.oracles import union_find_groups
 
 
 def test_components_are_labelled_by_their_smallest_member(spark: SparkSession) -> None:
@@ -61,7 +46,7 @@ def test_random_graphs_match_a_union_find(spark: SparkSession, seed: int) -> Non
         spark.createDataFrame(edges, "src string, dst string"),
         use_graphframes=False,
     )
-    assert dict(map(tuple, actual.collect())) == union_find_components(vertices, edges)
+    assert dict(map(tuple, actual.collect())) == union_find_groups(vertices, edges)
 
 
 def python_pagerank(nodes: list[str], edges: list[tuple[str, str, float]], reset: float,
