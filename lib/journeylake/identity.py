@@ -32,7 +32,6 @@ BRIDGES_CUSTOMERS = "bridges_customers"
 MERGED, SPLIT = "merged", "split"
 
 LINK_COLUMNS = ("node_a", "node_b", "source", "first_seen_at")
-NODE_COLUMNS = ("node", "first_seen_at")
 
 
 def node(identifier_type: str, value: Column) -> Column:

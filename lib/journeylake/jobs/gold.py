@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -122,20 +123,12 @@ def funnels(events: DataFrame, config: Config) -> DataFrame | None:
         reports.append(funnel_report(progress, spec))
         for column in config.gold.funnel_breakdowns:
             reports.append(funnel_report(progress, spec, by=column))
-    if not reports:
-        return None
-    result = reports[0]
-    for report in reports[1:]:
-        result = result.unionByName(report)
-    return result
+    return reduce(DataFrame.unionByName, reports) if reports else None
 
 
 def cohorts(events: DataFrame, config: Config) -> DataFrame:
-    frames = [retention_matrix(events, period) for period in config.gold.cohort_periods]
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result
+    return reduce(DataFrame.unionByName,
+                  [retention_matrix(events, period) for period in config.gold.cohort_periods])
 
 
 def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -> GoldOutcome:
