@@ -16,10 +16,10 @@ import shutil
 import time
 from pathlib import Path
 
-from journeylake.config import load_config
+from journeylake.bronze.job import ingest
+from journeylake.core.config import load_config
+from journeylake.core.spark_session import build_session
 from journeylake.generator import generate
-from journeylake.jobs.ingest import ingest
-from journeylake.session import build_session
 
 ROOT = Path(__file__).resolve().parents[1]
 

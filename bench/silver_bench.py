@@ -20,16 +20,16 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from journeylake import lakehouse
-from journeylake.config import load_config
+from journeylake.bronze.job import ingest
+from journeylake.core import lakehouse
+from journeylake.core.config import load_config
+from journeylake.core.spark_session import build_session
 from journeylake.generator import generate
-from journeylake.identity_quality import pairwise_quality, truth_nodes
-from journeylake.jobs.gold import build_gold
-from journeylake.jobs.ingest import ingest
-from journeylake.jobs.silver import build_silver
-from journeylake.pii import KEY_ENV, load_key
-from journeylake.schemas import EVENTS_TABLE, IDENTITY_MAP_TABLE, SESSIONS_TABLE
-from journeylake.session import build_session
+from journeylake.gold.job import build_gold
+from journeylake.silver.identity_quality import pairwise_quality, truth_nodes
+from journeylake.silver.job import build_silver
+from journeylake.silver.pseudonymisation import KEY_ENV, load_key
+from journeylake.silver.tables import EVENTS, IDENTITY_MAP, SESSIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,10 +74,10 @@ def main() -> None:
     counts = outcome.counts
     events_in = sum(v for k, v in counts.items() if k.startswith("rows_in_"))
     cores = os.cpu_count() or 1
-    timeline = lakehouse.read_table(spark, config, EVENTS_TABLE).count()
-    sessions = lakehouse.read_table(spark, config, SESSIONS_TABLE).count()
+    timeline = lakehouse.read_table(spark, config, EVENTS).count()
+    sessions = lakehouse.read_table(spark, config, SESSIONS).count()
     truth = truth_nodes(spark.read.parquet(f"{landing}/_truth/identity_links"), key)
-    predicted = lakehouse.read_table(spark, config, IDENTITY_MAP_TABLE)
+    predicted = lakehouse.read_table(spark, config, IDENTITY_MAP)
     overall = pairwise_quality(predicted, truth)
     links = lakehouse.read_table(spark, config, "silver_identity_links")
     evidenced = links.select(F.col("node_a").alias("node")).union(

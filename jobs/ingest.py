@@ -2,8 +2,8 @@
 
 import sys
 
-from journeylake.jobs.common import run_main
-from journeylake.jobs.ingest import main
+from journeylake.bronze.job import main
+from journeylake.core.job_runner import run_main
 
 if __name__ == "__main__":
     sys.exit(run_main("ingest", main))

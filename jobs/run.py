@@ -2,8 +2,8 @@
 
 import sys
 
-from journeylake.jobs.common import run_main
-from journeylake.jobs.run import main
+from journeylake.core.job_runner import run_main
+from journeylake.pipeline import main
 
 if __name__ == "__main__":
     sys.exit(run_main("run", main))

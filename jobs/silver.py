@@ -2,8 +2,8 @@
 
 import sys
 
-from journeylake.jobs.common import run_main
-from journeylake.jobs.silver import main
+from journeylake.core.job_runner import run_main
+from journeylake.silver.job import main
 
 if __name__ == "__main__":
     sys.exit(run_main("silver", main))

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from journeylake.config import Config, load_config
-from journeylake.pii import KEY_ENV
-from journeylake.session import build_session
+from journeylake.core.config import Config, load_config
+from journeylake.core.spark_session import build_session
+from journeylake.silver.pseudonymisation import KEY_ENV
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # A key for tests only: jobs read it from the environment, as they would a secret on a cluster.

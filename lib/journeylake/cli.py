@@ -6,15 +6,18 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from journeylake.core.job_runner import run_main
+
 COMMANDS = {
-    "generate": ("journeylake.jobs.generate", "write a realistic raw data set with planted truth"),
-    "ingest": ("journeylake.jobs.ingest", "load landed files into bronze Delta tables"),
-    "silver": ("journeylake.jobs.silver", "identity map, unified timeline, store visits, sessions"),
-    "gold": ("journeylake.jobs.gold",
+    "generate": ("journeylake.generator.job", "write a realistic raw data set with planted truth"),
+    "ingest": ("journeylake.bronze.job", "load landed files into bronze Delta tables"),
+    "silver": ("journeylake.silver.job", "identity map, unified timeline, store visits, sessions"),
+    "gold": ("journeylake.gold.job",
              "journeys, journey graph, funnels, cohorts, attribution, social influence"),
-    "run": ("journeylake.jobs.run", "the whole pipeline on the configured environment"),
-    "tables": ("journeylake.jobs.tables", "list lakehouse tables with row counts and locations"),
-    "sql": ("journeylake.jobs.sql", "open spark-sql on the lakehouse tables"),
+    "run": ("journeylake.pipeline", "the whole pipeline on the configured environment"),
+    "tables": ("journeylake.explore.table_list",
+               "list lakehouse tables with row counts and locations"),
+    "sql": ("journeylake.explore.sql_shell", "open spark-sql on the lakehouse tables"),
 }
 
 USAGE = "usage: journeylake <command> [options]   (journeylake <command> --help for its options)"
@@ -38,8 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     module = importlib.import_module(COMMANDS[command][0])
-    from journeylake.jobs.common import run_main
-
     return run_main(command, module.main, rest)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from journeylake.bronze.job import ingest
 from journeylake.generator import generate
-from journeylake.jobs.ingest import ingest
 from tests.conftest import make_config
 
 ROOT = Path(__file__).resolve().parents[2]

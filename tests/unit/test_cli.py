@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from journeylake.cli import COMMANDS, main
-from journeylake.pii import KEY_ENV, KEY_FILE_ENV
+from journeylake.cli import main
+from journeylake.silver.pseudonymisation import KEY_ENV, KEY_FILE_ENV
 from tests.conftest import CONF_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINE = ("generate", "ingest", "silver", "gold", "run", "tables", "sql")
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     listed = capsys.readouterr().out
-    assert all(f"  {name} " in listed for name in COMMANDS)
-    assert "silver" in COMMANDS
+    assert [line.split()[0] for line in listed.split("commands:")[1].splitlines()
+            if line.startswith("  ")] == list(PIPELINE)
+
+
+@pytest.mark.parametrize("command", PIPELINE)
+def test_each_command_reaches_its_own_job(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A command mapped to the wrong module would show another job's usage.
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: journeylake {command} ")
+
+
+@pytest.mark.parametrize("entry_point", sorted(p.name for p in (ROOT / "jobs").glob("*.py")))
+def test_each_spark_submit_entry_point_runs_its_job(entry_point: str) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "jobs" / entry_point), "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    command = entry_point.removesuffix(".py")
+    assert result.stdout.startswith(f"usage: journeylake {command} "), result.stdout
 
 
 def test_a_missing_pseudonymisation_key_stops_silver_before_spark(

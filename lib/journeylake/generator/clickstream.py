@@ -25,6 +25,7 @@ from journeylake.generator.corruption import (
     truncated_json,
 )
 from journeylake.generator.draws import opaque_id, pick, uniform
+from journeylake.generator.expressions import Sql, case, extend, lit, select
 from journeylake.generator.formats import iso_utc
 from journeylake.generator.reference import (
     APP_BASE,
@@ -35,7 +36,6 @@ from journeylake.generator.reference import (
     product_number,
     unit_price,
 )
-from journeylake.generator.sql import Sql, case, extend, lit, select
 
 # In the order of the contract, named as the source names them (`timestamp`, not `ts`).
 FIELDS = (

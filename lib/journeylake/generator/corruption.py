@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 
 from journeylake.generator.draws import pick, uniform
+from journeylake.generator.expressions import Sql, case, extend, lit
 from journeylake.generator.formats import MS_PER_DAY, csv_line, json_line
-from journeylake.generator.sql import Sql, case, extend, lit
 
 MALFORMED_RECORD = "malformed_record"
 MISSING_REQUIRED = "missing_required"

@@ -12,7 +12,7 @@ import math
 
 from pyspark.sql import DataFrame, SparkSession
 
-from journeylake.config import GenerateSettings
+from journeylake.core.config import GenerateSettings
 from journeylake.generator.draws import (
     composite_number,
     integer_below,
@@ -21,6 +21,7 @@ from journeylake.generator.draws import (
     pick_weighted,
     uniform,
 )
+from journeylake.generator.expressions import Sql, extend, lit, named_struct, select
 from journeylake.generator.formats import day_to_date
 from journeylake.generator.model import (
     ANONYMOUS,
@@ -31,7 +32,6 @@ from journeylake.generator.model import (
     segment_value,
 )
 from journeylake.generator.reference import FIRST_NAMES, LAST_NAMES
-from journeylake.generator.sql import Sql, extend, lit, named_struct, select
 from journeylake.generator.stores import cities_used, store_in_city, stores_in_city
 from journeylake.generator.window import DataWindow, people
 

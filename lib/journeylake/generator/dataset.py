@@ -13,8 +13,9 @@ from types import MappingProxyType
 
 from pyspark.sql import DataFrame, SparkSession
 
-from journeylake.config import GenerateSettings
+from journeylake.core.config import GenerateSettings
 from journeylake.generator import clickstream, geolocation, social, transactions
+from journeylake.generator.browsing import build_sessions, sessions_truth
 from journeylake.generator.corruption import LineFormat, inject_bad_records
 from journeylake.generator.customers import (
     build_anonymous_visitors,
@@ -23,8 +24,7 @@ from journeylake.generator.customers import (
     identity_links,
     visitors,
 )
-from journeylake.generator.sessions import build_sessions, sessions_truth
-from journeylake.generator.sql import fence, lit
+from journeylake.generator.expressions import fence, lit
 from journeylake.generator.stores import build_stores, store_lines
 from journeylake.generator.window import DataWindow, check_settings
 

@@ -1,4 +1,4 @@
-"""Deterministic randomness for the generator, as SQL expressions (see `sql`).
+"""Deterministic randomness for the generator, as SQL expressions (see `expressions`).
 
 Every random number is a hash of the seed, a salt that names the decision and the columns that
 identify the row. Unlike `rand()`, whose stream depends on how rows fall into partitions, the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from journeylake.generator.sql import Sql, array, lit
+from journeylake.generator.expressions import Sql, array, lit
 
 _PRIME = 1_000_000_007
 # `opaque_id`: a Feistel network over two 30-bit halves.

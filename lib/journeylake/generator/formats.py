@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from journeylake.generator.sql import Sql, lit, named_struct
+from journeylake.generator.expressions import Sql, lit, named_struct
 
 MS_PER_SECOND = 1_000
 MS_PER_MINUTE = 60 * MS_PER_SECOND

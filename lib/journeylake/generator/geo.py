@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from journeylake.generator.sql import Sql
+from journeylake.generator.expressions import Sql
 
 METRES_PER_DEGREE = 111_320.0
 EARTH_RADIUS_M = 6_371_008.8

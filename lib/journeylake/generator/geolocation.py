@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from journeylake.config import GenerateSettings
+from journeylake.core.config import GenerateSettings
 from journeylake.generator.corruption import (
     BAD_TYPE,
     EVENT_MS,
@@ -30,10 +30,10 @@ from journeylake.generator.corruption import (
     replaced_field,
 )
 from journeylake.generator.draws import composite_number, integer_below, uniform
+from journeylake.generator.expressions import Sql, extend, lit, named_struct, select
 from journeylake.generator.formats import MS_PER_DAY, MS_PER_MINUTE, decimal_text
 from journeylake.generator.geo import full_turn, offset
 from journeylake.generator.model import segment_value
-from journeylake.generator.sql import Sql, extend, lit, named_struct, select
 from journeylake.generator.stores import (
     city_lat,
     city_lon,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from journeylake.generator.sql import Sql, lit
+from journeylake.generator.expressions import Sql, lit
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from journeylake.generator.draws import uniform
-from journeylake.generator.sql import Sql
+from journeylake.generator.expressions import Sql
 
 FIRST_NAMES = (
     "Anna", "Lukas", "Emma", "Louis", "Sofia", "Mateo", "Mia", "Noah", "Lea", "Hugo", "Giulia",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
-from journeylake.config import GenerateSettings
+from journeylake.core.config import GenerateSettings
 from journeylake.generator.corruption import (
     EVENT_MS,
     FUTURE_TIMESTAMP,
@@ -28,6 +28,7 @@ from journeylake.generator.draws import (
     pick_weighted,
     uniform,
 )
+from journeylake.generator.expressions import Sql, array, case, extend, lit, select
 from journeylake.generator.formats import MS_PER_DAY, MS_PER_HOUR, iso_utc
 from journeylake.generator.model import segment_value
 from journeylake.generator.reference import (
@@ -41,7 +42,6 @@ from journeylake.generator.reference import (
     POST_TEXTS,
     PRODUCT_WORDS,
 )
-from journeylake.generator.sql import Sql, array, case, extend, lit, select
 from journeylake.generator.window import DataWindow, people
 
 FIELDS = ("event_id", "network", "action", "handle", "target_handle", "post_id", "text",

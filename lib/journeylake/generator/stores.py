@@ -13,10 +13,10 @@ import math
 from pyspark.sql import DataFrame, SparkSession
 
 from journeylake.generator.draws import uniform
+from journeylake.generator.expressions import Sql, array, select
 from journeylake.generator.formats import csv_line, decimal_text
 from journeylake.generator.geo import full_turn, offset
 from journeylake.generator.reference import CITIES, DISTRICTS
-from journeylake.generator.sql import Sql, array, select
 
 FIELDS = ("store_id", "name", "city", "lat", "lon")
 HEADER = ",".join(FIELDS)

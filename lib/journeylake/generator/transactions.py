@@ -25,6 +25,7 @@ from journeylake.generator.corruption import (
     missing_field,
 )
 from journeylake.generator.draws import integer_below, opaque_id, uniform
+from journeylake.generator.expressions import Sql, extend, lit, named_struct, select
 from journeylake.generator.formats import sql_utc
 from journeylake.generator.model import segment_value
 from journeylake.generator.reference import (
@@ -34,7 +35,6 @@ from journeylake.generator.reference import (
     product_number,
     unit_price,
 )
-from journeylake.generator.sql import Sql, extend, lit, named_struct, select
 
 FIELDS = ("order_id", "customer_id", "email", "store_id", "ts", "items", "amount", "currency",
           "channel")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
-from journeylake.config import ConfigError, GenerateSettings
+from journeylake.core.config import ConfigError, GenerateSettings
 from journeylake.generator.formats import MS_PER_DAY, epoch_day
 
 # Ids pack a person number and an epoch day into fixed bit widths (see `draws.composite_number`).

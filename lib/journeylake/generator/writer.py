@@ -26,7 +26,7 @@ from typing import Any
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from journeylake.config import GenerateSettings
+from journeylake.core.config import GenerateSettings
 from journeylake.generator import geolocation, model, stores, transactions
 from journeylake.generator.customers import family_tablets
 from journeylake.generator.dataset import (
@@ -36,8 +36,8 @@ from journeylake.generator.dataset import (
     GeneratedData,
     build_dataset,
 )
+from journeylake.generator.expressions import lit
 from journeylake.generator.social import influencer_count
-from journeylake.generator.sql import lit
 from journeylake.generator.window import DataWindow
 
 DEFAULT_BATCH = "batch-0000"

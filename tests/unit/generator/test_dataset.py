@@ -19,8 +19,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from journeylake.config import GenerateSettings, load_config
-from journeylake.contracts import apply_contract, parse_raw
+from journeylake.bronze.contracts import apply_contract, parse_raw
+from journeylake.core.config import GenerateSettings, load_config
 from journeylake.generator import SOURCES, GeneratedData, build_dataset, window, write_dataset
 from journeylake.generator.writer import write_source
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from journeylake.config import ConfigError, GenerateSettings
+from journeylake.core.config import ConfigError, GenerateSettings
 from journeylake.generator.window import DataWindow, check_settings
 
 

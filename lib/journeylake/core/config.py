@@ -1,0 +1,424 @@
+"""Configuration: `conf/base.yaml`, one file per environment and one per source, merged into one
+frozen, typed object and validated before any Spark work starts.
+
+Order of precedence, last wins: base.yaml, the stage files (silver.yaml), <env>.yaml,
+conf/sources/*.yaml (under `sources`), then `--conf key=value` overrides from the command line
+(dotted keys, YAML values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Source contracts are configuration too; they live in their own module and are named here so
+# that `journeylake.core.config` is the one import for settings.
+from journeylake.core.source_spec import (  # noqa: F401 - re-exported
+    ConfigError,
+    CsvOptions,
+    FieldSpec,
+    SourceSpec,
+    validate_source,
+)
+
+ENVIRONMENTS = ("local", "cluster", "databricks")
+CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
+# Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
+STAGE_FILES = ("silver.yaml", "gold.yaml")
+JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    app_name: str = "journeylake"
+    master: str = "local[2]"
+    # On a cluster (spark-submit) or Databricks the session and its jars come from outside.
+    use_existing_session: bool = False
+    jars_dir: str | None = None
+    checkpoint_dir: str = "data/checkpoints"
+    # "hive" keeps table names in a Derby metastore under metastore_dir, so they outlive the
+    # session and spark-sql sees them; "in-memory" forgets them (tests).
+    catalog: str = "in-memory"
+    metastore_dir: str = "data/metastore"
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LakehouseSettings:
+    root: str = "data/lakehouse"
+    database: str = "journeylake"
+    # Where raw files land before ingestion; source paths are relative to it.
+    landing_root: str = "data/landing"
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    sources: tuple[str, ...] = ()
+    # Event time later than ingestion time by more than this is quarantined.
+    max_future_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    customers: int = 2000
+    days: int = 30
+    seed: int = 42
+    end_date: str = "2026-06-30"
+    bad_share: float = 0.02
+    stores: int = 25
+    files_per_source: int = 2
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    # A file holding the pseudonymisation key; $JOURNEYLAKE_PII_KEY and
+    # $JOURNEYLAKE_PII_KEY_FILE take precedence. Never the key itself.
+    key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class CardinalityRule:
+    """An identifier of `identifier_type` linked to more than `max` distinct identifiers of
+    `linked_type` is not trusted as a link (a shared tablet, a family email, a public cookie)."""
+
+    identifier_type: str
+    linked_type: str
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    cardinality_rules: tuple[CardinalityRule, ...] = ()
+    # A person holds at most this many customer ids; a component with more is split around its
+    # customers and the identifiers bridging them are reported.
+    max_customers_per_person: int = 1
+
+
+@dataclass(frozen=True)
+class ChannelRule:
+    """`channel` when the Spark SQL predicate `when` holds; the first matching rule wins."""
+
+    channel: str
+    when: str
+
+
+@dataclass(frozen=True)
+class StoreVisitSettings:
+    radius_m: float = 75.0
+    min_dwell_minutes: float = 5.0
+    # Consecutive pings further apart than this end a visit.
+    max_gap_minutes: float = 20.0
+
+
+@dataclass(frozen=True)
+class SilverSettings:
+    # Sessions end after this much inactivity; a gap of exactly this length continues them.
+    session_gap_minutes: float = 30.0
+    # Events older than the timeline's latest event by more than this count as late arrivals in
+    # the audit; they are still placed on the timeline and their sessions rebuilt.
+    late_lookback_hours: float = 72.0
+    channel_rules: tuple[ChannelRule, ...] = ()
+    default_channel: str = "direct"
+    # Source value -> touchpoint, per source (see conf/silver.yaml).
+    touchpoints: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    conversion_touchpoints: tuple[str, ...] = ("purchase", "store_purchase")
+    store_visits: StoreVisitSettings = field(default_factory=StoreVisitSettings)
+
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    name: str
+    steps: tuple[str, ...]
+    window_hours: float = 24.0
+    order: str = "strict"  # or "any"
+
+
+@dataclass(frozen=True)
+class SocialGraphSettings:
+    reset_probability: float = 0.15
+    pagerank_iterations: int = 20
+    label_propagation_iterations: int = 5
+
+
+@dataclass(frozen=True)
+class GoldSettings:
+    # Touchpoints this long before a conversion (or the last step of a journey without one)
+    # belong to its path.
+    lookback_days: float = 30.0
+    # What the journey graph, significance, motifs and top paths read: "session" (a visit and
+    # its outcome: where a touchpoint acts on a decision made in the same visit) or "journey"
+    # (every touchpoint since the person's last conversion, within lookback_days).
+    graph_scope: str = "session"
+    collapse_repeats: bool = True
+    top_paths: int = 20
+    odds_ratio_prior: float = 0.5
+    odds_ratio_min_support: int = 30
+    # Steps of the purchase itself (cart, checkout): they follow the decision rather than cause
+    # it, so the significance table flags them.
+    outcome_stage_touchpoints: tuple[str, ...] = ()
+    time_decay_half_life_days: float = 7.0
+    markov_orders: tuple[int, ...] = (1, 2)
+    funnels: tuple[FunnelSettings, ...] = ()
+    funnel_breakdowns: tuple[str, ...] = ("entry_channel",)
+    cohort_periods: tuple[str, ...] = ("day", "week", "month")
+    social: SocialGraphSettings = field(default_factory=SocialGraphSettings)
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str
+    project_root: str
+    spark: SparkSettings
+    lakehouse: LakehouseSettings
+    ingest: IngestSettings
+    generate: GenerateSettings
+    sources: Mapping[str, SourceSpec]
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    silver: SilverSettings = field(default_factory=SilverSettings)
+    gold: GoldSettings = field(default_factory=GoldSettings)
+
+    def resolve(self, path: str) -> str:
+        """An absolute path or URI for a configured path; relative ones hang off the project."""
+        return resolve_path(path, self.project_root)
+
+    def table_path(self, table: str) -> str:
+        return f"{self.resolve(self.lakehouse.root).rstrip('/')}/{table}"
+
+    def source_path(self, source: SourceSpec) -> str:
+        if _is_absolute(source.path):
+            return source.path
+        return f"{self.resolve(self.lakehouse.landing_root).rstrip('/')}/{source.path}"
+
+    def ingest_sources(self) -> list[SourceSpec]:
+        return [self.sources[name] for name in self.ingest.sources]
+
+
+def _is_absolute(path: str) -> bool:
+    return "://" in path or path.startswith(("/", "dbfs:"))
+
+
+def resolve_path(path: str, root: str) -> str:
+    return path if _is_absolute(path) else str(Path(root, path).resolve())
+
+
+def default_conf_dir() -> Path:
+    """`$JOURNEYLAKE_CONF_DIR`, else `./conf`, else the `conf/` of the source checkout."""
+    if os.environ.get(CONF_DIR_ENV):
+        return Path(os.environ[CONF_DIR_ENV])
+    if Path("conf", "base.yaml").is_file():
+        return Path("conf")
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def load_config(
+    env: str = "local",
+    overrides: Iterable[str] = (),
+    conf_dir: str | Path | None = None,
+) -> Config:
+    """Read, merge and validate the configuration of one environment."""
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment {env!r}; expected one of {', '.join(ENVIRONMENTS)}")
+    directory = Path(conf_dir) if conf_dir else default_conf_dir()
+    base_file = directory / "base.yaml"
+    if not base_file.is_file():
+        raise ConfigError(f"no base.yaml in configuration folder {directory.resolve()}")
+    merged = _read_yaml(base_file)
+    for stage in STAGE_FILES:
+        if (directory / stage).is_file():
+            merged = _deep_merge(merged, _read_yaml(directory / stage))
+    env_file = directory / f"{env}.yaml"
+    if env_file.is_file():
+        merged = _deep_merge(merged, _read_yaml(env_file))
+    sources = dict(merged.get("sources") or {})
+    for source_file in sorted((directory / "sources").glob("*.yaml")):
+        spec = _read_yaml(source_file)
+        name = spec.get("name") or source_file.stem
+        sources[name] = _deep_merge(sources.get(name, {}), {**spec, "name": name})
+    merged["sources"] = sources
+    for override in overrides:
+        merged = _apply_override(merged, override)
+    merged.setdefault("project_root", str(directory.resolve().parent))
+    merged["env"] = env
+    return _validate(merged)
+
+
+def parse_overrides(pairs: Iterable[str]) -> list[str]:
+    checked = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--conf expects key=value, got {pair!r}")
+        checked.append(pair)
+    return checked
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_override(data: dict[str, Any], pair: str) -> dict[str, Any]:
+    key, _, raw_value = pair.partition("=")
+    if not key:
+        raise ConfigError(f"--conf expects key=value, got {pair!r}")
+    # Spark settings have dots in their own names: spark.conf.spark.sql.x=1 sets "spark.sql.x".
+    if key.startswith("spark.conf."):
+        parts = ["spark", "conf", key[len("spark.conf.") :]]
+    else:
+        parts = key.split(".")
+    value = yaml.safe_load(raw_value) if raw_value else ""
+    patch: Any = value
+    for part in reversed(parts):
+        patch = {part: patch}
+    return _deep_merge(data, patch)
+
+
+def _validate(data: Mapping[str, Any]) -> Config:
+    config = _build(Config, data, "")
+    unknown = [name for name in config.ingest.sources if name not in config.sources]
+    if unknown:
+        raise ConfigError(
+            f"ingest.sources names {unknown} but only {sorted(config.sources)} are configured"
+        )
+    if config.spark.catalog not in ("hive", "in-memory"):
+        raise ConfigError(f"spark.catalog: {config.spark.catalog!r} is not one of hive, in-memory")
+    for source in config.sources.values():
+        validate_source(source)
+    _validate_silver(config)
+    _validate_gold(config)
+    return config
+
+
+IDENTIFIER_TYPES = ("customer", "email", "handle", "device", "cookie")
+
+
+def _validate_gold(config: Config) -> None:
+    gold = config.gold
+    if gold.lookback_days <= 0:
+        raise ConfigError("gold.lookback_days: must be positive")
+    if gold.time_decay_half_life_days <= 0:
+        raise ConfigError("gold.time_decay_half_life_days: must be positive")
+    if gold.graph_scope not in ("session", "journey"):
+        raise ConfigError(f"gold.graph_scope: {gold.graph_scope!r} is not one of session, journey")
+    if gold.top_paths < 1:
+        raise ConfigError("gold.top_paths: must be at least 1")
+    if any(order < 1 for order in gold.markov_orders):
+        raise ConfigError(f"gold.markov_orders: orders must be at least 1, got "
+                          f"{list(gold.markov_orders)}")
+    for period in gold.cohort_periods:
+        if period not in ("day", "week", "month"):
+            raise ConfigError(f"gold.cohort_periods: {period!r} is not one of day, week, month")
+    for index, funnel in enumerate(gold.funnels):
+        where = f"gold.funnels[{index}] ({funnel.name})"
+        if len(funnel.steps) < 2:
+            raise ConfigError(f"{where}.steps: a funnel needs at least two steps")
+        if funnel.window_hours <= 0:
+            raise ConfigError(f"{where}.window_hours: must be positive")
+        if funnel.order not in ("strict", "any"):
+            raise ConfigError(f"{where}.order: {funnel.order!r} is not one of strict, any")
+
+
+def _validate_silver(config: Config) -> None:
+    for index, rule in enumerate(config.identity.cardinality_rules):
+        where = f"identity.cardinality_rules[{index}]"
+        for name in ("identifier_type", "linked_type"):
+            if getattr(rule, name) not in IDENTIFIER_TYPES:
+                raise ConfigError(f"{where}.{name}: {getattr(rule, name)!r} is not one of "
+                                  f"{', '.join(IDENTIFIER_TYPES)}")
+        if rule.max < 1:
+            raise ConfigError(f"{where}.max: must be at least 1, got {rule.max}")
+    if config.identity.max_customers_per_person < 1:
+        raise ConfigError("identity.max_customers_per_person: must be at least 1")
+    silver = config.silver
+    if silver.session_gap_minutes <= 0:
+        raise ConfigError("silver.session_gap_minutes: must be positive")
+    if silver.late_lookback_hours < 0:
+        raise ConfigError("silver.late_lookback_hours: must not be negative")
+    visits = silver.store_visits
+    for name in ("radius_m", "max_gap_minutes"):
+        if getattr(visits, name) <= 0:
+            raise ConfigError(f"silver.store_visits.{name}: must be positive")
+    if visits.min_dwell_minutes < 0:
+        raise ConfigError("silver.store_visits.min_dwell_minutes: must not be negative")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'configuration'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where or 'configuration'}: unknown key(s) {unknown}; known: {sorted(known)}"
+        )
+    values = {}
+    for name, spec in known.items():
+        key = f"{where}.{name}" if where else name
+        if name in data:
+            values[name] = _convert(hints[name], data[name], key)
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key}: required")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [arg for arg in args if arg is not type(None)]
+        return _convert(inner[0], value, where)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is tuple:
+        items = value if isinstance(value, list | tuple) else [value]
+        return tuple(_convert(args[0], item, f"{where}[{i}]") for i, item in enumerate(items))
+    if origin in (Mapping, dict) or hint is Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        value_hint = args[1] if args else Any
+        return types.MappingProxyType(
+            {str(k): _convert(value_hint, v, f"{where}.{k}") for k, v in value.items()}
+        )
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if hint is int and not float(value).is_integer():
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return hint(value)
+    if hint is str:
+        if isinstance(value, Mapping | list) or value is None:
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        if isinstance(value, bool):  # YAML's true is Spark's "true", not Python's "True"
+            return "true" if value else "false"
+        return str(value)
+    return value

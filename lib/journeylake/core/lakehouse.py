@@ -1,0 +1,271 @@
+"""All Delta and file I/O: listing landed files, reading their lines, and reading, merging and
+registering lakehouse tables. Everything else in journeylake is pure DataFrame code.
+
+A table is named by its `TableSpec` (rows written to it are checked against the declared schema
+by `conform`, and its keys and partitioning come from the spec) or, for the bronze tables whose
+columns a source contract defines, by its name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from journeylake.core.config import Config
+from journeylake.core.table_spec import TableSpec, conform
+
+Table = str | TableSpec
+
+# Names of the columns of a landed line; bronze reads them.
+RAW_LINE = "_raw"
+SOURCE_FILE = "_source_file"
+
+
+def _name(table: Table) -> str:
+    return table.name if isinstance(table, TableSpec) else table
+
+
+def _conformed(table: Table, rows: DataFrame) -> DataFrame:
+    return conform(rows, table) if isinstance(table, TableSpec) else rows
+
+
+def _partitioning(table: Table, partition_by: Sequence[str]) -> Sequence[str]:
+    return table.partition_by if isinstance(table, TableSpec) and not partition_by else partition_by
+
+
+def list_files(spark: SparkSession, root: str, glob: str) -> DataFrame:
+    """Files under `root` (recursively) whose name matches `glob`: path, modification_time,
+    size_bytes. Only metadata is read; an absent folder is an empty listing."""
+    schema = "path string, modification_time timestamp, size_bytes bigint"
+    if not _exists(spark, root):
+        return spark.createDataFrame([], schema)
+    return (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", glob)
+        .load(root)
+        .select(
+            F.col("path"),
+            F.col("modificationTime").alias("modification_time"),
+            F.col("length").alias("size_bytes"),
+        )
+    )
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    return hadoop_path.getFileSystem(conf).exists(hadoop_path)
+
+
+def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """Every line of the files as `_raw`, with the file it came from as `_source_file`."""
+    return spark.read.text(list(paths)).select(
+        F.col("value").alias(RAW_LINE), F.col("_metadata.file_path").alias(SOURCE_FILE)
+    )
+
+
+def read_first_line(spark: SparkSession, path: str) -> str:
+    """The first line of one file, read on the driver (a header, not data)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.open(hadoop_path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        line = reader.readLine()
+    finally:
+        stream.close()
+    return (line or "").lstrip("\ufeff")
+
+
+def table_exists(spark: SparkSession, config: Config, table: Table) -> bool:
+    return DeltaTable.isDeltaTable(spark, config.table_path(_name(table)))
+
+
+def read_table(spark: SparkSession, config: Config, table: Table) -> DataFrame:
+    return spark.read.format("delta").load(config.table_path(_name(table)))
+
+
+def read_table_or_empty(
+    spark: SparkSession, config: Config, table: Table, schema: StructType | None = None
+) -> DataFrame:
+    """The table, or no rows of its schema (the spec's unless `schema` is given) before its
+    first write."""
+    if table_exists(spark, config, table):
+        return read_table(spark, config, table)
+    if schema is None:
+        if not isinstance(table, TableSpec):
+            raise TypeError(f"read_table_or_empty({table!r}) needs a schema or a TableSpec")
+        schema = table.schema
+    return spark.createDataFrame([], schema)
+
+
+def append_once(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    write_id: str,
+    partition_by: Sequence[str] = (),
+) -> None:
+    """Append `rows` unless a write with the same `write_id` already committed to the table.
+
+    Delta's idempotent writes (txnAppId/txnVersion) make a retried batch a no-op without the
+    full-table join a MERGE would pay; the caller guarantees the rows' keys are new.
+    """
+    (
+        _conformed(table, rows).write.format("delta")
+        .mode("append")
+        .partitionBy(*_partitioning(table, partition_by))
+        .option("txnAppId", write_id)
+        .option("txnVersion", 0)
+        .save(config.table_path(_name(table)))
+    )
+    register(spark, config, _name(table))
+
+
+def register(spark: SparkSession, config: Config, table: str) -> None:
+    """Make `<database>.<table>` name the Delta folder, so `spark-sql` can query it by name."""
+    database = config.lakehouse.database
+    path = config.table_path(table)
+    if not spark.catalog.databaseExists(database):
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    name = f"`{database}`.`{table}`"
+    if spark.catalog.tableExists(f"{database}.{table}"):
+        location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+        if _same_location(location, path):
+            return
+        # An external table: dropping the name leaves the data where it is.
+        spark.sql(f"DROP TABLE {name}")
+    spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{path}'")
+
+
+def _same_location(location: str, path: str) -> bool:
+    def normalise(value: str) -> str:
+        return value.removeprefix("file:").replace("///", "/").rstrip("/")
+
+    return normalise(location) == normalise(path)
+
+
+def register_existing(spark: SparkSession, config: Config) -> None:
+    """Register every Delta table folder under the lakehouse root (a session whose catalog
+    forgets names, or a lakehouse copied from elsewhere, gets its names back)."""
+    root = config.resolve(config.lakehouse.root)
+    if not _exists(spark, root):
+        return
+    jvm = spark.sparkContext._jvm
+    root_path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = root_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    for status in fs.listStatus(root_path):
+        name = status.getPath().getName()
+        if status.isDirectory() and DeltaTable.isDeltaTable(spark, config.table_path(name)):
+            register(spark, config, name)
+
+
+def table_summary(spark: SparkSession, config: Config) -> list[tuple[str, int, str]]:
+    """(name, rows, location) of every lakehouse table."""
+    register_existing(spark, config)
+    database = config.lakehouse.database
+    if not spark.catalog.databaseExists(database):
+        return []
+    summary = []
+    for table in sorted(t.name for t in spark.catalog.listTables(database)):
+        detail = spark.sql(f"DESCRIBE DETAIL `{database}`.`{table}`").first()
+        rows = spark.table(f"`{database}`.`{table}`").count()
+        summary.append((f"{database}.{table}", rows, detail["location"]))
+    return summary
+
+
+def overwrite_table(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    partition_by: Sequence[str] = (),
+) -> None:
+    """Replace the table's rows with `rows` (a new Delta version; time travel keeps the old)."""
+    (
+        _conformed(table, rows).write.format("delta")
+        .mode("overwrite")
+        # The whole table: the session's dynamic partition overwrite would keep old partitions.
+        .option("partitionOverwriteMode", "static")
+        .option("overwriteSchema", "true")
+        .partitionBy(*_partitioning(table, partition_by))
+        .save(config.table_path(_name(table)))
+    )
+    register(spark, config, _name(table))
+
+
+def insert_new(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    rows: DataFrame,
+    keys: Sequence[str] = (),
+    partition_by: Sequence[str] = (),
+) -> None:
+    """Insert the rows whose `keys` (the spec's unless given) the table does not hold yet
+    (MERGE, insert only): running the same rows twice adds nothing. Creates the table on first
+    use."""
+    keys = keys or (table.keys if isinstance(table, TableSpec) else ())
+    if not keys:
+        raise ValueError(f"insert_new into {_name(table)} needs the key columns to match on")
+    rows = _conformed(table, rows)
+    path = config.table_path(_name(table))
+    if not table_exists(spark, config, table):
+        (
+            rows.write.format("delta")
+            .mode("errorifexists")
+            .partitionBy(*_partitioning(table, partition_by))
+            .save(path)
+        )
+    else:
+        condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(rows.alias("s"), condition)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    register(spark, config, _name(table))
+
+
+def delete_matching(
+    spark: SparkSession, config: Config, table: Table, matches: DataFrame, condition: str
+) -> None:
+    """Delete the table rows (`t`) matched by a row of `matches` (`s`) under `condition`."""
+    if not table_exists(spark, config, table):
+        return
+    (
+        DeltaTable.forPath(spark, config.table_path(_name(table)))
+        .alias("t")
+        .merge(matches.alias("s"), condition)
+        .whenMatchedDelete()
+        .execute()
+    )
+
+
+def update_matching(
+    spark: SparkSession,
+    config: Config,
+    table: Table,
+    updates: DataFrame,
+    condition: str,
+    assignments: dict[str, str],
+) -> None:
+    """Set `assignments` (column -> expression over `t` and `s`) on the matched table rows."""
+    if not table_exists(spark, config, table):
+        return
+    (
+        DeltaTable.forPath(spark, config.table_path(_name(table)))
+        .alias("t")
+        .merge(updates.alias("s"), condition)
+        .whenMatchedUpdate(set=assignments)
+        .execute()
+    )

@@ -1,0 +1,1 @@
+"""Commands to look at the lakehouse: the table list and a spark-sql shell."""

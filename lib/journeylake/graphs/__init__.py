@@ -1,0 +1,1 @@
+"""Graph algorithms on DataFrames, in one place."""

@@ -1,0 +1,41 @@
+"""Configuration is read and validated before any Spark work, and names the key that is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from journeylake.core.config import ConfigError, load_config
+from tests.conftest import CONF_DIR
+
+
+def test_loading_and_validating_the_configuration_does_not_start_spark() -> None:
+    # Source contracts are validated too; none of it may need pyspark (no import cycle through
+    # the Spark side of the contracts), so a wrong setting fails in milliseconds.
+    script = textwrap.dedent(f"""
+        import sys
+        from journeylake.core.config import load_config
+        config = load_config("local", conf_dir={str(CONF_DIR)!r})
+        assert config.sources["clickstream"].fields
+        loaded = sorted(name for name in sys.modules if name.split(".")[0] == "pyspark")
+        print(loaded)
+        sys.exit(1 if loaded else 0)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_source_field_of_an_unknown_type_is_named() -> None:
+    with pytest.raises(ConfigError,
+                       match=r"sources.stores.fields.lat.type: unknown type 'float64'"):
+        load_config("local", ["sources.stores.fields=[{name: lat, type: float64}]",
+                              "sources.stores.key=[lat]"], conf_dir=CONF_DIR)
+
+
+def test_gold_settings_are_validated_with_the_rest() -> None:
+    with pytest.raises(ConfigError, match="gold.graph_scope: 'visit' is not one of"):
+        load_config("local", ["gold.graph_scope=visit"], conf_dir=CONF_DIR)
