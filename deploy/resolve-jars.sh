@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Resolve journeylake's JVM jars (Delta, GraphFrames) from Maven Central into a local folder.
 # Usage: deploy/resolve-jars.sh JAR_DIR PYTHON
-# Safe to run twice: a stamp of the pom and the pyspark version skips work already done.
+# Safe to run twice: a stamp of the pom and the pyspark version skips work already done, whatever
+# the optional GraphFrames step found (`rm JAR_DIR/.stamp` to resolve again).
 set -euo pipefail
 jar_dir=$(realpath -m "${1:?jar folder}")
 python=${2:?python of the virtual environment}
@@ -37,6 +38,8 @@ fi
 # Spark's own jars are provided: keep only what pyspark does not ship, so two versions of one
 # library (hadoop, parquet, jackson, scala) never meet on the classpath.
 "$python" "$here/prune_provided_jars.py" "$jar_dir" "$spark_jars"
-# Without GraphFrames no stamp is written, so the next `make setup` tries Maven Central again.
-if $graphframes_ok; then echo "$want" >"$stamp"; fi
+# The outcome of the GraphFrames step is kept beside the stamp; it does not make the next call
+# resolve everything again.
+if $graphframes_ok; then echo "resolved" >"$jar_dir/graphframes.status"; else echo "unavailable" >"$jar_dir/graphframes.status"; fi
+echo "$want" >"$stamp"
 echo "jars: $(find "$jar_dir" -name '*.jar' | wc -l) jars in $jar_dir"
