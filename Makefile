@@ -41,6 +41,7 @@ data/secrets/pii.key:
 bench: setup
 	$(PY) bench/run_bench.py
 	$(PY) bench/silver_bench.py --customers 6500 --days 30
+	$(PY) bench/graph_bench.py
 
 lint: venv
 	$(VENV)/bin/ruff check lib jobs tests bench deploy

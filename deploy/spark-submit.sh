@@ -20,9 +20,23 @@ jar_dir=${JOURNEYLAKE_JARS_DIR:-$root/.jars}
 jars=$(find "$jar_dir" -name '*.jar' | sort | paste -sd, -)
 [[ -n "$jars" ]] || { echo "no jars in $jar_dir: run make setup" >&2; exit 2; }
 
-# Executors import journeylake from a zip of the package that travels with the job.
+# The Python code travels with the job as one zip: journeylake, and graphframes-py, which a
+# cluster does not ship (its JVM half comes with --jars).
 package_zip=$(mktemp -d)/journeylake.zip
+graphframes_dir=$("$python" -c 'import os, graphframes; print(os.path.dirname(os.path.dirname(graphframes.__file__)))')
 (cd "$root/lib" && "$python" -m zipfile -c "$package_zip" journeylake)
+(cd "$graphframes_dir" && "$python" - "$package_zip" <<'PY'
+import sys, zipfile
+from pathlib import Path
+with zipfile.ZipFile(sys.argv[1], "a") as bundle:
+    for path in sorted(Path("graphframes").rglob("*.py")):
+        bundle.write(path)
+    # zipimport cannot load namespace packages: give every folder an __init__.py.
+    for folder in sorted({p.parent for p in Path("graphframes").rglob("*.py")}):
+        if not (folder / "__init__.py").exists():
+            bundle.writestr(str(folder / "__init__.py"), "")
+PY
+)
 
 export JOURNEYLAKE_CONF_DIR=${JOURNEYLAKE_CONF_DIR:-$root/conf}
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$python}

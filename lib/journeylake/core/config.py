@@ -14,6 +14,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,23 @@ class StoreVisitSettings:
 
 
 @dataclass(frozen=True)
+class ExchangeRate:
+    """One unit of `currency` is worth `rate` units of the reporting currency from `valid_from`
+    (a date, YYYY-MM-DD) until the currency's next rate."""
+
+    currency: str
+    valid_from: str
+    rate: float
+
+
+@dataclass(frozen=True)
+class CurrencySettings:
+    # Sessions, journeys, attribution and profiles add up amounts in this currency.
+    reporting: str = "EUR"
+    rates: tuple[ExchangeRate, ...] = ()
+
+
+@dataclass(frozen=True)
 class SilverSettings:
     # Sessions end after this much inactivity; a gap of exactly this length continues them.
     session_gap_minutes: float = 30.0
@@ -131,6 +149,7 @@ class SilverSettings:
     touchpoints: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     conversion_touchpoints: tuple[str, ...] = ("purchase", "store_purchase")
     store_visits: StoreVisitSettings = field(default_factory=StoreVisitSettings)
+    currency: CurrencySettings = field(default_factory=CurrencySettings)
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,9 @@ class GoldSettings:
     # Touchpoints this long before a conversion (or the last step of a journey without one)
     # belong to its path.
     lookback_days: float = 30.0
+    # A journey without a conversion is a drop-off only once its person has been inactive this
+    # long before the end of the data; until then it is open (it may still convert).
+    dropoff_after_days: float = 7.0
     # What the journey graph, significance, motifs and top paths read: "session" (a visit and
     # its outcome: where a touchpoint acts on a decision made in the same visit) or "journey"
     # (every touchpoint since the person's last conversion, within lookback_days).
@@ -263,7 +285,7 @@ def parse_overrides(pairs: Iterable[str]) -> list[str]:
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # a date like 2026-13-01 is a ValueError
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
@@ -289,7 +311,11 @@ def _apply_override(data: dict[str, Any], pair: str) -> dict[str, Any]:
         parts = ["spark", "conf", key[len("spark.conf.") :]]
     else:
         parts = key.split(".")
-    value = yaml.safe_load(raw_value) if raw_value else ""
+    try:
+        value = yaml.safe_load(raw_value) if raw_value else ""
+    except (yaml.YAMLError, ValueError) as error:
+        raise ConfigError(f"--conf {key}: {raw_value!r} is not a valid YAML value: "
+                          f"{error}") from None
     patch: Any = value
     for part in reversed(parts):
         patch = {part: patch}
@@ -319,6 +345,8 @@ def _validate_gold(config: Config) -> None:
     gold = config.gold
     if gold.lookback_days <= 0:
         raise ConfigError("gold.lookback_days: must be positive")
+    if gold.dropoff_after_days <= 0:
+        raise ConfigError("gold.dropoff_after_days: must be positive")
     if gold.time_decay_half_life_days <= 0:
         raise ConfigError("gold.time_decay_half_life_days: must be positive")
     if gold.graph_scope not in ("session", "journey"):
@@ -341,6 +369,26 @@ def _validate_gold(config: Config) -> None:
             raise ConfigError(f"{where}.order: {funnel.order!r} is not one of strict, any")
 
 
+def _validate_currency(currency: CurrencySettings) -> None:
+    seen = set()
+    for index, rate in enumerate(currency.rates):
+        where = f"silver.currency.rates[{index}]"
+        try:
+            date.fromisoformat(rate.valid_from)
+        except ValueError:
+            raise ConfigError(f"{where}.valid_from: {rate.valid_from!r} is not a date "
+                              "(YYYY-MM-DD)") from None
+        if not rate.rate > 0:
+            raise ConfigError(f"{where}.rate: must be positive, got {rate.rate}")
+        if rate.currency == currency.reporting:
+            raise ConfigError(f"{where}.currency: {rate.currency} is the reporting currency, "
+                              "whose rate is 1")
+        if (rate.currency, rate.valid_from) in seen:
+            raise ConfigError(f"{where}: a second rate for {rate.currency} from "
+                              f"{rate.valid_from}")
+        seen.add((rate.currency, rate.valid_from))
+
+
 def _validate_silver(config: Config) -> None:
     for index, rule in enumerate(config.identity.cardinality_rules):
         where = f"identity.cardinality_rules[{index}]"
@@ -357,6 +405,7 @@ def _validate_silver(config: Config) -> None:
         raise ConfigError("silver.session_gap_minutes: must be positive")
     if silver.late_lookback_hours < 0:
         raise ConfigError("silver.late_lookback_hours: must not be negative")
+    _validate_currency(silver.currency)
     visits = silver.store_visits
     for name in ("radius_m", "max_gap_minutes"):
         if getattr(visits, name) <= 0:

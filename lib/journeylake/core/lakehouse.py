@@ -236,19 +236,40 @@ def insert_new(
     register(spark, config, _name(table))
 
 
-def delete_matching(
-    spark: SparkSession, config: Config, table: Table, matches: DataFrame, condition: str
+def replace_rows(
+    spark: SparkSession, config: Config, table: TableSpec, stale: DataFrame, rows: DataFrame
 ) -> None:
-    """Delete the table rows (`t`) matched by a row of `matches` (`s`) under `condition`."""
+    """In one Delta transaction, delete the table's rows whose keys `stale` lists and insert or
+    update `rows` (matched on the spec's keys): a rebuild of part of a table.
+
+    One MERGE, so a job killed half-way leaves the table as it was or wholly rebuilt, never
+    with the old rows deleted and the new ones missing. stale: the spec's key columns (other
+    columns are ignored); a key in both `stale` and `rows` is updated, not deleted.
+    """
+    if not table.keys:
+        raise ValueError(f"replace_rows into {table.name} needs the table's key columns")
+    rows = conform(rows, table)
     if not table_exists(spark, config, table):
+        insert_new(spark, config, table, rows)
         return
+    keys = list(table.keys)
+    replaced = "_replaced"
+    gone = stale.select(*keys).distinct().join(rows.select(*keys), keys, "left_anti")
+    source = rows.withColumn(replaced, F.lit(False)).unionByName(gone.select(
+        *[F.col(f.name) if f.name in keys else F.lit(None).cast(f.dataType).alias(f.name)
+          for f in table.schema.fields], F.lit(True).alias(replaced)))
+    condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in keys)
+    assignments = {f"`{name}`": f"s.`{name}`" for name in table.columns}
     (
-        DeltaTable.forPath(spark, config.table_path(_name(table)))
+        DeltaTable.forPath(spark, config.table_path(table.name))
         .alias("t")
-        .merge(matches.alias("s"), condition)
-        .whenMatchedDelete()
+        .merge(source.alias("s"), condition)
+        .whenMatchedDelete(condition=f"s.{replaced}")
+        .whenMatchedUpdate(set=assignments)
+        .whenNotMatchedInsert(condition=f"NOT s.{replaced}", values=assignments)
         .execute()
     )
+    register(spark, config, table.name)
 
 
 def update_matching(

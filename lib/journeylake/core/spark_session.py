@@ -3,6 +3,7 @@ spark-submit or Databricks already made."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from journeylake.core.config import JARS_DIR_ENV, Config, SparkSettings
+from journeylake.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +21,10 @@ DELTA_SETTINGS = {
 }
 DELTA_CLASS = "io.delta.tables.DeltaTable"
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
+GRAPHFRAMES_PACKAGE = "graphframes"
 
 
-class SessionError(RuntimeError):
+class SessionError(UserError, RuntimeError):
     """The session cannot do journeylake's work; the message says how to fix it."""
 
 
@@ -80,11 +83,24 @@ def build_session(config: Config, builder: SparkSession.Builder | None = None) -
         "Delta Lake is not on the classpath: pass the jars of `make setup` with --jars "
         "(deploy/spark-submit.sh does) or install delta-spark on the cluster",
     )
+    require_jvm_class(
+        spark,
+        GRAPHFRAMES_CLASS,
+        "GraphFrames is not on the classpath: `make setup` resolves its jar (set "
+        "JOURNEYLAKE_MAVEN_REPOS to a Maven repository that serves io.graphframes when Maven "
+        "Central does not) and deploy/spark-submit.sh passes it with --jars; on Databricks add "
+        "the Maven library io.graphframes:graphframes-spark4_2.13",
+    )
+    require_python_package(
+        GRAPHFRAMES_PACKAGE,
+        "the graphframes Python package is missing: pip install graphframes-py (the version of "
+        "the jar, see pyproject.toml), or pass it with --py-files as deploy/spark-submit.sh does",
+    )
     return spark
 
 
 def local_metastore_settings(config: Config) -> dict[str, str]:
-    """An embedded Derby metastore and warehouse under `spark.metastore_dir`; deploy/spark-sql.sh
+    """An embedded Derby metastore and warehouse under `spark.metastore_dir`; `journeylake sql`
     opens the same one, so the tables a job registers can be queried by name."""
     folder = Path(config.resolve(config.spark.metastore_dir))
     derby_url = f"jdbc:derby:;databaseName={folder / 'metastore_db'};create=true"
@@ -123,5 +139,6 @@ def require_jvm_class(spark: SparkSession, class_name: str, hint: str) -> None:
         raise SessionError(hint)
 
 
-def graphframes_available(spark: SparkSession) -> bool:
-    return jvm_class_available(spark, GRAPHFRAMES_CLASS)
+def require_python_package(name: str, hint: str) -> None:
+    if importlib.util.find_spec(name) is None:
+        raise SessionError(hint)

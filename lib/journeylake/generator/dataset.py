@@ -114,7 +114,7 @@ def build_dataset(spark: SparkSession, settings: GenerateSettings) -> GeneratedD
         "geolocation": geolocation.build_pings(
             visits, geolocation.everyday_pings(phones, settings)
         ),
-        "transactions": transactions.build_orders(orders),
+        "transactions": transactions.build_orders(orders, seed),
     }
     labeled = {
         source: fence(inject_bad_records(records[source], LINE_FORMATS[source], seed,

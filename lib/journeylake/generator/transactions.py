@@ -44,6 +44,9 @@ ONLINE_EMAIL_SHARE = 0.97
 # How a till identifies the buyer: loyalty card and email, email only, card only.
 TILL_BOTH, TILL_EMAIL_ONLY = 0.55, 0.85
 MAX_STORE_ITEMS = 4
+# (currency, units per EUR on the shop's price list, share of buyers). The lakehouse's own
+# exchange rates (conf/silver.yaml) are close to these but dated, as a real ledger's would be.
+ORDER_CURRENCIES = (("EUR", 1.0, 0.80), ("GBP", 0.85, 0.12), ("USD", 1.08, 0.08))
 
 ORDER_COLUMNS = ("order_id", "customer_id", "email", "store_id", "order_ms", "items", "amount",
                  "channel")
@@ -108,16 +111,34 @@ def store_orders(visits: DataFrame, seed: int) -> DataFrame:
     ).select(*ORDER_COLUMNS)
 
 
-def build_orders(orders: DataFrame) -> DataFrame:
-    """The file's FIELDS (text; `items` JSON) plus `_ms` and `_key`. Needs ORDER_COLUMNS."""
+def build_orders(orders: DataFrame, seed: int) -> DataFrame:
+    """The file's FIELDS (text; `items` JSON) plus `_ms` and `_key`. Needs ORDER_COLUMNS.
+
+    A buyer pays in one currency (ORDER_CURRENCIES: most in EUR, some in GBP or USD): the
+    catalogue's EUR unit prices are converted at the shop's price-list rate and rounded to
+    cents, and the amount is the exact sum of the converted items.
+    """
+    buyer = "coalesce(customer_id, email, order_id)"
+    u = uniform(seed, "order-currency", buyer)
+    cases, bound = [], 0.0
+    for currency, _, share in ORDER_CURRENCIES[:-1]:
+        bound += share
+        cases.append(f"WHEN {u} < {lit(bound)} THEN {lit(currency)}")
+    currency = f"CASE {' '.join(cases)} ELSE {lit(ORDER_CURRENCIES[-1][0])} END"
+    per_eur = "CASE currency " + " ".join(
+        f"WHEN {lit(code)} THEN {lit(rate)}" for code, rate, _ in ORDER_CURRENCIES) + " END"
+    kept = [name for name in ORDER_COLUMNS if name not in ("items", "amount")]
+    priced = select(extend(orders, {"currency": currency}), [*kept, "currency"], {
+        "items": "transform(items, item -> named_struct('product_id', item.product_id, "
+                 "'quantity', item.quantity, 'unit_price', "
+                 f"CAST(round(item.unit_price * {per_eur}, 2) AS DECIMAL(18,2))))"})
     return select(
-        orders,
-        ["order_id", "customer_id", "email", "store_id", "channel"],
+        extend(priced, {"amount": basket_amount("items")}),
+        ["order_id", "customer_id", "email", "store_id", "channel", "currency"],
         {
             "ts": sql_utc("order_ms"),
             "items": "to_json(items)",
             "amount": "CAST(amount AS STRING)",
-            "currency": lit("EUR"),
             EVENT_MS: "order_ms",
             KEY: "order_id",
         },

@@ -35,8 +35,10 @@ from journeylake.gold.attribution import attribution
 from journeylake.gold.cohorts import retention_by_periods
 from journeylake.gold.funnels import funnel_reports
 from journeylake.gold.journeys import (
-    attribution_paths,
     build_journeys,
+    mark_open,
+    order_paths,
+    orders_in_sessions,
     session_journeys,
     session_touches,
 )
@@ -48,6 +50,7 @@ from journeylake.gold.touchpoint_graph import (
     touchpoint_significance,
     transition_edges,
 )
+from journeylake.silver.currency import in_reporting_currency
 from journeylake.silver.tables import EVENTS, IDENTITY_MAP, SESSIONS
 
 log = logging.getLogger("journeylake.gold")
@@ -69,7 +72,9 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
             raise JobError(f"gold reads {table.name}, which does not exist yet: run "
                            "`journeylake silver` first")
     gold, silver = config.gold, config.silver
-    events = lakehouse.read_table(spark, config, EVENTS).where(F.col("person_id").isNotNull())
+    # Amounts in the reporting currency, so that every sum adds like with like.
+    events = in_reporting_currency(lakehouse.read_table(spark, config, EVENTS),
+                                   silver.currency.reporting).where(F.col("person_id").isNotNull())
     sessions = lakehouse.read_table(spark, config, SESSIONS)
     identity_map = lakehouse.read_table(spark, config, IDENTITY_MAP)
     outcome = GoldOutcome(run_id)
@@ -86,14 +91,16 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
         clock = now
         log.info("%s: %d rows", table.name, outcome.rows[table.name])
 
-    journeys = build_journeys(events, silver.conversion_touchpoints, gold.lookback_days,
-                              gold.collapse_repeats).localCheckpoint()
+    data_end = events.agg(F.max("ts")).first()[0]
+    journeys = mark_open(build_journeys(events, silver.conversion_touchpoints, gold.lookback_days,
+                                        gold.collapse_repeats),
+                         data_end, gold.dropoff_after_days).localCheckpoint()
     write(tables.JOURNEYS, journeys.withColumn("start_date", F.to_date("start_ts")))
     if gold.graph_scope == "session":
-        walks = session_journeys(sessions, silver.conversion_touchpoints,
+        walks = session_journeys(events, sessions, silver.conversion_touchpoints,
                                  gold.collapse_repeats).localCheckpoint()
     else:
-        walks = journeys
+        walks = journeys.where(~F.col("open")).drop("open")
     scope = F.lit(gold.graph_scope).alias("scope")
     write(tables.JOURNEY_EDGES, transition_edges(walks).select(scope, "*"))
     write(tables.TOUCHPOINT_SIGNIFICANCE, touchpoint_significance(
@@ -106,9 +113,12 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
         write(tables.FUNNELS, funnels)
     write(tables.COHORT_RETENTION, retention_by_periods(events, gold.cohort_periods))
     conversion = silver.conversion_touchpoints[0]
-    channel_journeys = build_journeys(session_touches(sessions, conversion), (conversion,),
-                                      gold.lookback_days, collapse=False).localCheckpoint()
-    write(tables.ATTRIBUTION, attribution(attribution_paths(channel_journeys),
+    channel_journeys = mark_open(
+        build_journeys(session_touches(sessions, conversion), (conversion,), gold.lookback_days,
+                       collapse=False), data_end, gold.dropoff_after_days,
+    ).where(~F.col("open")).drop("open").localCheckpoint()
+    orders = orders_in_sessions(events, sessions, silver.conversion_touchpoints)
+    write(tables.ATTRIBUTION, attribution(order_paths(channel_journeys, orders),
                                           gold.time_decay_half_life_days, gold.markov_orders))
     edges = social_edges(events.where(F.col("source") == "social"), identity_map)
     influence = person_influence(edges, gold.social).localCheckpoint()

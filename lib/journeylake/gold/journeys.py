@@ -9,6 +9,7 @@ events always give the same journeys.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -38,22 +39,24 @@ def build_journeys(
     conversion_touchpoints: Sequence[str],
     lookback_days: float,
     collapse: bool = False,
+    within: str = "person_id",
 ) -> DataFrame:
     """JOURNEY_COLUMNS from the timeline (person_id, ts, event_key, touchpoint, channel,
-    revenue).
+    revenue, and `within`).
 
     steps: the touchpoints before the outcome (the conversion itself is not a step), in time
     order, within lookback_days before the conversion (or before the last step of a journey that
     did not convert); with `collapse`, consecutive repeats of a touchpoint count once.
     touchpoints and channels are the steps' sequences. journey_id is stable: a hash of the
-    person and the journey's first event.
+    person and the journey's first event. `within` is the column whose values a journey never
+    crosses: the person, or a session (see `session_journeys`).
     """
-    require_columns(events, ("person_id", "ts", "event_key", "touchpoint", "channel", "revenue"),
-             "build_journeys")
+    require_columns(events, ("person_id", "ts", "event_key", "touchpoint", "channel", "revenue",
+                             within), "build_journeys")
     if lookback_days <= 0:
         raise ValueError(f"lookback_days must be positive, got {lookback_days}")
     is_conversion = F.col("touchpoint").isin(list(conversion_touchpoints))
-    order = Window.partitionBy("person_id").orderBy("ts", "event_key")
+    order = Window.partitionBy(within).orderBy("ts", "event_key")
     numbered = (
         events.where(F.col("person_id").isNotNull())
         .withColumn("_conversion", is_conversion)
@@ -68,7 +71,7 @@ def build_journeys(
         )
     )
     step = F.struct("ts", "event_key", "touchpoint", "channel")
-    grouped = numbered.groupBy("person_id", "_journey").agg(
+    grouped = numbered.groupBy(*dict.fromkeys(("person_id", within)), "_journey").agg(
         F.array_sort(F.collect_list(F.when(~F.col("_conversion"), step))).alias("_all_steps"),
         F.min(F.when(F.col("_conversion"), F.struct("ts", "event_key", "touchpoint",
                                                      "revenue"))).alias("_conversion"),
@@ -100,6 +103,20 @@ def build_journeys(
     )
 
 
+def mark_open(journeys: DataFrame, data_end: datetime | None, dropoff_after_days: float
+              ) -> DataFrame:
+    """The journeys with `open`: not converted and ending less than `dropoff_after_days` before
+    `data_end` (the timeline's last event), so they may still convert and are not drop-offs
+    yet. Converted journeys are never open. journeys: converted, end_ts."""
+    require_columns(journeys, ("converted", "end_ts"), "mark_open")
+    if dropoff_after_days <= 0:
+        raise ValueError(f"dropoff_after_days must be positive, got {dropoff_after_days}")
+    if data_end is None:
+        return journeys.withColumn("open", F.lit(False))
+    horizon = F.lit(data_end - timedelta(days=dropoff_after_days))
+    return journeys.withColumn("open", ~F.col("converted") & (F.col("end_ts") > horizon))
+
+
 def attribution_paths(journeys: DataFrame) -> DataFrame:
     """The input of `journeylake.gold.attribution`: path_id, converted, revenue, conversion_ts,
     touches (ts, channel in time order)."""
@@ -114,38 +131,34 @@ def attribution_paths(journeys: DataFrame) -> DataFrame:
 
 
 def session_journeys(
-    sessions: DataFrame, conversion_touchpoints: Sequence[str], collapse: bool = False
+    events: DataFrame, sessions: DataFrame, conversion_touchpoints: Sequence[str],
+    collapse: bool = False,
 ) -> DataFrame:
-    """JOURNEY_COLUMNS with one journey per session (silver_sessions): its touchpoints other
-    than the conversions, converted when the session converted. The scope in which a touchpoint
-    acts on a purchase decision made in the same visit; steps carry no ts (the session's
-    sequences have none), the order is the session's.
+    """JOURNEY_COLUMNS of visits: the scope in which a touchpoint acts on a purchase decision
+    made in the same visit. A session without a conversion is one journey, its drop-off. A
+    session with conversions gives a journey per conversion, ending at it (conversion_ts and
+    revenue are the order's): the steps since the session's start or its previous conversion.
+    What follows a session's last conversion (the confirmation page, browsing on) comes after
+    the decision and is no journey.
+
+    events: the timeline (person_id, ts, event_key, touchpoint, channel, revenue). sessions:
+    session_id, person_id, start_ts, end_ts.
     """
-    require_columns(sessions, ("session_id", "person_id", "start_ts", "end_ts", "touchpoints",
-                        "channels", "converted", "revenue"), "session_journeys")
-    conversions = F.array(*[F.lit(t) for t in conversion_touchpoints])
-    zipped = F.transform(
-        F.arrays_zip(F.col("touchpoints").alias("touchpoint"), F.col("channels").alias("channel")),
-        lambda s: F.struct(F.lit(None).cast("timestamp").alias("ts"),
-                           F.lit(None).cast("string").alias("event_key"),
-                           s["touchpoint"].alias("touchpoint"), s["channel"].alias("channel")),
-    )
-    steps = F.filter(zipped, lambda s: ~F.array_contains(conversions, s["touchpoint"]))
-    steps = collapse_repeats(steps) if collapse else steps
-    first_conversion = F.filter("touchpoints", lambda t: F.array_contains(conversions, t))[0]
-    journeys = sessions.select(
-        F.concat(F.lit("j_"), F.col("session_id")).alias("journey_id"),
-        "person_id", "start_ts", "end_ts", "converted",
-        F.when(F.col("converted"), F.col("end_ts")).alias("conversion_ts"),
-        F.when(F.col("converted"), first_conversion).alias("conversion_touchpoint"),
-        F.col("revenue").cast("decimal(18,2)").alias("revenue"),
-        steps.cast(STEP_TYPE).alias("steps"),
-    )
-    return journeys.select(
-        *JOURNEY_COLUMNS[:-2],
-        F.transform("steps", lambda s: s["touchpoint"]).alias("touchpoints"),
-        F.transform("steps", lambda s: s["channel"]).alias("channels"),
-    )
+    require_columns(sessions, ("session_id", "person_id", "start_ts", "end_ts"),
+                    "session_journeys sessions")
+    spans = sessions.select("session_id", F.col("person_id").alias("_person"),
+                            F.col("start_ts").alias("_start"), F.col("end_ts").alias("_end"))
+    inside = ((F.col("person_id") == F.col("_person")) & (F.col("ts") >= F.col("_start"))
+              & (F.col("ts") <= F.col("_end")))
+    placed = events.join(spans, inside).drop("_person", "_start", "_end")
+    moment = F.struct("ts", "event_key")
+    last_conversion = F.max(F.when(F.col("touchpoint").isin(list(conversion_touchpoints)),
+                                   moment)).over(Window.partitionBy("session_id"))
+    until_decided = placed.withColumn("_last", last_conversion).where(
+        F.col("_last").isNull() | (moment <= F.col("_last"))).drop("_last")
+    # A visit lasts hours, not days: no lookback cut within it.
+    return build_journeys(until_decided, conversion_touchpoints, lookback_days=36_500,
+                          collapse=collapse, within="session_id")
 
 
 # The touchpoint of a session's single marketing touch (see `session_touches`).
@@ -175,3 +188,49 @@ def session_touches(sessions: DataFrame, conversion_touchpoint: str) -> DataFram
         "revenue",
     )
     return touches.unionByName(conversions)
+
+
+def orders_in_sessions(
+    events: DataFrame, sessions: DataFrame, conversion_touchpoints: Sequence[str]
+) -> DataFrame:
+    """session_id, event_key, ts, revenue of every conversion event on a person, with the
+    session it belongs to (a person's sessions never overlap, so there is one).
+
+    events: person_id, event_key, ts, touchpoint, revenue. sessions: session_id, person_id,
+    start_ts, end_ts.
+    """
+    require_columns(events, ("person_id", "event_key", "ts", "touchpoint", "revenue"),
+                    "orders_in_sessions events")
+    require_columns(sessions, ("session_id", "person_id", "start_ts", "end_ts"),
+                    "orders_in_sessions sessions")
+    orders = events.where(F.col("person_id").isNotNull()
+                          & F.col("touchpoint").isin(list(conversion_touchpoints))).select(
+        F.col("person_id").alias("_person"), "event_key", "ts", "revenue")
+    spans = sessions.select("session_id", "person_id", "start_ts", "end_ts")
+    inside = ((F.col("_person") == F.col("person_id")) & (F.col("ts") >= F.col("start_ts"))
+              & (F.col("ts") <= F.col("end_ts")))
+    return orders.join(spans, inside).select("session_id", "event_key", "ts", "revenue")
+
+
+def order_paths(channel_journeys: DataFrame, orders: DataFrame) -> DataFrame:
+    """`attribution_paths` of journeys built from `session_touches`, with one converted path per
+    order: the session that converts closes the journey, and each order placed in it is a
+    conversion of that journey's touches, at its own time, with its own revenue (two orders in
+    one visit are two conversions). path_id is the journey's id and the order's event key.
+
+    channel_journeys: build_journeys output over session_touches. orders: orders_in_sessions
+    output.
+    """
+    require_columns(orders, ("session_id", "event_key", "ts", "revenue"), "order_paths orders")
+    paths = attribution_paths(channel_journeys)
+    # The last touch of a converted journey is its converting session's ("<session_id>#0").
+    closing = channel_journeys.where("converted").select(
+        F.col("journey_id").alias("path_id"),
+        F.regexp_extract(F.element_at("steps", -1)["event_key"], r"^(.*)#0$", 1)
+        .alias("session_id"))
+    per_order = paths.drop("revenue", "conversion_ts").join(closing, "path_id").join(
+        orders, "session_id").select(
+        F.concat_ws("#", "path_id", "event_key").alias("path_id"), F.lit(True).alias("converted"),
+        F.col("revenue").cast("decimal(18,2)").alias("revenue"),
+        F.col("ts").alias("conversion_ts"), "touches")
+    return paths.where(~F.col("converted")).unionByName(per_order)

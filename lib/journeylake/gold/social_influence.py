@@ -1,6 +1,7 @@
 """The social influence graph: people as vertices, follows, mentions and likes as edges from the
-one who acts to the one acted upon; PageRank says who is influential, label propagation which
-community a person belongs to. Both run distributed (GraphFrames when its jar is loaded)."""
+one who acts to the one acted upon; PageRank weighted by the interactions says who is
+influential, label propagation which community a person belongs to. Both run distributed on
+GraphFrames (`journeylake.graphs.algorithms`)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,13 @@ def social_edges(events: DataFrame, identity_map: DataFrame) -> DataFrame:
 def person_influence(edges: DataFrame, settings: SocialGraphSettings) -> DataFrame:
     """person_id, influence (PageRank, sums to 1), influence_rank (1 = most influential),
     community (smallest person id of its label-propagation community), followers, mentioned_by,
-    liked_by (distinct people), following."""
-    require_columns(edges, ("src", "dst", "follows", "mentions", "likes"), "person_influence")
+    liked_by (distinct people), following. The PageRank walk follows an edge in proportion to
+    its `weight` (INFLUENCE_TOUCHPOINTS: a like counts half a follow or a mention)."""
+    require_columns(edges, ("src", "dst", "follows", "mentions", "likes", "weight"),
+                    "person_influence")
     vertices = edges.select(F.col("src").alias("id")).union(edges.select(F.col("dst").alias("id")))
-    ranks = pagerank(vertices, edges, reset_probability=settings.reset_probability,
+    ranks = pagerank(vertices, edges, weight="weight",
+                     reset_probability=settings.reset_probability,
                      iterations=settings.pagerank_iterations)
     communities = label_propagation(vertices, edges,
                                     iterations=settings.label_propagation_iterations)

@@ -39,7 +39,8 @@ JOURNEYS = _gold(
     ("journey_id", _STRING), ("person_id", _STRING), ("start_ts", _TS), ("end_ts", _TS),
     ("converted", BooleanType()), ("conversion_ts", _TS), ("conversion_touchpoint", _STRING),
     ("revenue", DecimalType(18, 2)), ("steps", ArrayType(JOURNEY_STEP)),
-    ("touchpoints", _STRINGS), ("channels", _STRINGS), ("start_date", DateType()),
+    ("touchpoints", _STRINGS), ("channels", _STRINGS), ("open", BooleanType()),
+    ("start_date", DateType()),
     partition_by=("start_date",),
 )
 JOURNEY_EDGES = _gold(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from graphframes import GraphFrame
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from journeylake.core.columns import require_columns
 from journeylake.core.frames import union_all
-from journeylake.core.spark_session import graphframes_available
 from journeylake.gold.attribution import markov_removal_effects, transition_counts
 from journeylake.gold.journeys import attribution_paths
 from journeylake.gold.outcomes import CONVERSION, DROPOFF, START
@@ -56,11 +56,12 @@ def transition_edges(journeys: DataFrame) -> DataFrame:
 
 def touchpoint_pagerank(edges: DataFrame, iterations: int = 30) -> DataFrame:
     """touchpoint, pagerank on the transition graph weighted by transition counts: where the
-    flow of journeys concentrates. The outcomes restart the walk (they have no out-edges)."""
+    flow of journeys concentrates. The outcomes have no out-edges: their rank restarts the walk
+    (see `graphs.algorithms.pagerank`), and they are rows here like the touchpoints."""
     require_columns(edges, ("src", "dst", "transitions"), "touchpoint_pagerank")
     ranked = pagerank(
         edges.select(F.col("src").alias("id")), edges, weight="transitions",
-        iterations=iterations, use_graphframes=False,
+        iterations=iterations,
     )
     return ranked.select(F.col("id").alias("touchpoint"), "pagerank")
 
@@ -126,39 +127,20 @@ def step_graph(journeys: DataFrame) -> tuple[DataFrame, DataFrame]:
     return vertices, edges
 
 
-def motifs_before_outcome(
-    journeys: DataFrame, length: int, use_graphframes: bool | None = None
-) -> DataFrame:
+def motifs_before_outcome(journeys: DataFrame, length: int) -> DataFrame:
     """outcome, pattern (array of `length` touchpoints), journeys: how often each run of
     `length` touchpoints comes right before a conversion or a drop-off.
 
-    A motif query on the step graph: `(a)-[]->(b); (b)-[]->(o)` for two steps, with `o` the
-    outcome vertex (GraphFrames' `find` when its jar is loaded, the same joins otherwise).
-    Journeys with fewer steps than `length` do not count.
+    GraphFrames' motif query on the step graph: `(a)-[]->(b); (b)-[]->(o)` for two steps, with
+    `o` the outcome vertex. Journeys with fewer steps than `length` do not count.
     """
     if length not in (2, 3):
         raise ValueError(f"length must be 2 or 3, got {length}")
     vertices, edges = step_graph(journeys)
     names = ["a", "b", "c"][:length] + ["o"]
-    if use_graphframes is None:
-        use_graphframes = graphframes_available(journeys.sparkSession)
-    if use_graphframes:
-        from graphframes import GraphFrame
-
-        pattern = "; ".join(f"({x})-[]->({y})" for x, y in zip(names, names[1:], strict=False))
-        found = GraphFrame(vertices, edges).find(pattern)
-        matched = found.select(*[F.col(f"{n}.touchpoint").alias(n) for n in names])
-    else:
-        matched = vertices.select(F.col("id").alias(f"{names[0]}_id"),
-                                  F.col("touchpoint").alias(names[0]))
-        for previous, name in zip(names, names[1:], strict=False):
-            matched = matched.join(
-                edges.select(F.col("src").alias(f"{previous}_id"), F.col("dst").alias(
-                    f"{name}_id")), f"{previous}_id"
-            ).join(
-                vertices.select(F.col("id").alias(f"{name}_id"),
-                                F.col("touchpoint").alias(name)), f"{name}_id"
-            )
+    pattern = "; ".join(f"({x})-[]->({y})" for x, y in zip(names, names[1:], strict=False))
+    found = GraphFrame(vertices, edges).find(pattern)
+    matched = found.select(*[F.col(f"{n}.touchpoint").alias(n) for n in names])
     outcome = names[-1]
     pattern_columns = F.array(*[F.col(n) for n in names[:-1]])
     return (
@@ -195,7 +177,9 @@ def touchpoint_significance(
 ) -> DataFrame:
     """touchpoint, pagerank, removal_effect, dropoff_rate, odds_ratio, log_odds_ratio,
     journeys_with, converted_with, supported, outcome_stage: one row per touchpoint of the
-    journeys in `walks` (build_journeys or session_journeys output).
+    journeys in `walks` (build_journeys or session_journeys output). pagerank is the
+    touchpoint's share of the whole transition graph's rank, (start) and the outcomes included,
+    so the rows sum to less than 1.
 
     The removal effect is the Markov chain of touchpoints (order 1), solved exactly on the
     driver: its state space is the taxonomy, not the events.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import date
 
 from journeylake.core.job_runner import JobError
 
@@ -21,6 +22,19 @@ def check_one_event_per_row(rows_in: Mapping[str, int], events: Mapping[str, int
                                     for source, (expected, made) in sorted(wrong.items())))
 
 
+def check_every_amount_converts(unconvertible: Sequence[tuple[str, date, date, int]]) -> None:
+    """unconvertible: (currency, first date, last date, amounts) that have no exchange rate."""
+    if unconvertible:
+        missing = "; ".join(f"{currency} from {first} to {last} ({amounts} amounts)"
+                            for currency, first, last, amounts in sorted(unconvertible))
+        raise SilverError(f"no exchange rate to the reporting currency for {missing}: add rates "
+                          "under silver.currency.rates")
+
+
 def check_every_event_has_a_person(unresolved: int) -> None:
+    """Events with identifiers must all be on a person: every identifier of a run is in the
+    identity map. (Events without any identifier, such as a cash purchase at a till, are
+    anonymous: kept on the timeline without a person, and counted.)"""
     if unresolved:
-        raise SilverError(f"{unresolved} events have no identifier in the identity map")
+        raise SilverError(f"{unresolved} events have identifiers but none is in the identity "
+                          "map")

@@ -156,7 +156,6 @@ def resolve_components(
     links: DataFrame,
     rules: Sequence[CardinalityRule],
     max_customers_per_person: int,
-    use_graphframes: bool | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """(components, dropped).
 
@@ -171,7 +170,6 @@ def resolve_components(
     first = connected_components(
         vertices.withColumnRenamed("node", "id"),
         trusted.select(F.col("node_a").alias("src"), F.col("node_b").alias("dst")),
-        use_graphframes,
     ).localCheckpoint()
     is_customer = node_type(F.col("id")) == CUSTOMER
     crowded = (
@@ -215,7 +213,6 @@ def resolve_components(
     components = connected_components(
         vertices.withColumnRenamed("node", "id"),
         final_links.select(F.col("node_a").alias("src"), F.col("node_b").alias("dst")),
-        use_graphframes,
     ).select(F.col("id").alias("node"), "component")
     return _with_link_flag(components, dropped), dropped
 

@@ -30,9 +30,11 @@ from journeylake.core.spark_session import build_session
 from journeylake.silver.batches import unprocessed_batches, work_id
 from journeylake.silver.checks import (
     SilverError,
+    check_every_amount_converts,
     check_every_event_has_a_person,
     check_one_event_per_row,
 )
+from journeylake.silver.currency import in_reporting_currency, unconvertible
 from journeylake.silver.identity import (
     MERGED,
     SPLIT,
@@ -47,6 +49,7 @@ from journeylake.silver.sessionization import (
     events_to_resessionize,
     rebuild_window,
     sessionize,
+    sessions_to_rebuild,
     whole_rebuilds,
 )
 from journeylake.silver.store_visits import (
@@ -68,7 +71,6 @@ from journeylake.silver.tables import (
     STORE_VISITS,
 )
 from journeylake.silver.timeline import (
-    STORE_VISIT_SOURCE,
     TIMELINE_SOURCES,
     events_of_visits,
     events_to_resolve_again,
@@ -214,7 +216,12 @@ def _check_events(events: DataFrame, rows: Mapping[str, DataFrame], counts: dict
                if source in rows}
     counts.update({f"events_{source}": made.get(source, 0) for source in rows_in})
     check_one_event_per_row(rows_in, made)
-    check_every_event_has_a_person(events.where(F.col("person_id").isNull()).count())
+    unplaced = events.where(F.col("person_id").isNull()).groupBy(
+        (F.size("identifiers") > 0).alias("identified")).count()
+    by_kind = {row.identified: row["count"] for row in unplaced.collect()}
+    counts["anonymous_events"] = by_kind.get(False, 0)
+    check_every_event_has_a_person(by_kind.get(True, 0))
+    check_every_amount_converts([tuple(row) for row in unconvertible(events).collect()])
 
 
 def _late_events(spark: SparkSession, config: Config, events: DataFrame) -> int:
@@ -261,24 +268,24 @@ def _rebuild_store_visits(
     window = visit_rescan_window(cutoffs, stored, settings.min_dwell_minutes,
                                  settings.max_gap_minutes).localCheckpoint()
     all_pings = lakehouse.read_table(spark, config, _bronze_table(config, GEOLOCATION_SOURCE))
+    earliest = window.agg(F.min("rescan_from")).first()[0]
+    if earliest is not None:
+        # Partition pruning: a daily delivery re-reads the last days of pings, not all of them.
+        all_pings = all_pings.where(F.col("event_date") >= F.lit(earliest.date()))
     visits = visits_from_pings(
         pings_to_rescan(all_pings.select("device_id", "lat", "lon", "ts"), window), stores,
         settings.radius_m, settings.min_dwell_minutes, settings.max_gap_minutes,
     )
     visits = visits_with_persons(visits, device_persons(lookup)).localCheckpoint()
+    replaced = replaced_visits(stored, window).localCheckpoint()
     removed_events = events_of_visits(
-        lakehouse.read_table_or_empty(spark, config, EVENTS), replaced_visits(stored, window)
-    ).select("person_id", "ts", "source_key").localCheckpoint()
+        lakehouse.read_table_or_empty(spark, config, EVENTS), replaced
+    ).select("event_key", "person_id", "ts").localCheckpoint()
     removed_count = removed_events.count()
-    lakehouse.delete_matching(spark, config, STORE_VISITS, window,
-                              "t.device_id = s.device_id AND t.start_ts >= s.rescan_from")
-    lakehouse.insert_new(spark, config, STORE_VISITS, visits)
-    lakehouse.delete_matching(
-        spark, config, EVENTS, removed_events.select("source_key"),
-        f"t.source = '{STORE_VISIT_SOURCE}' AND t.source_key = s.source_key",
-    )
+    # Each table in one transaction: a crash cannot delete a visit without its rebuild.
+    lakehouse.replace_rows(spark, config, STORE_VISITS, replaced, visits)
     visit_events = store_visit_events(visits, config.silver, lookup).localCheckpoint()
-    lakehouse.insert_new(spark, config, EVENTS, visit_events)
+    lakehouse.replace_rows(spark, config, EVENTS, removed_events, visit_events)
     counts.update({"store_visits_written": visits.count(),
                    "store_visits_replaced": removed_count})
     return removed_events.select("person_id", "ts").unionByName(
@@ -290,7 +297,8 @@ def _rebuild_sessions(spark: SparkSession, config: Config, touched: DataFrame) -
     stored = lakehouse.read_table_or_empty(spark, config, SESSIONS)
     window = rebuild_window(touched.where(F.col("person_id").isNotNull()), stored,
                             silver.session_gap_minutes).localCheckpoint()
-    events = lakehouse.read_table(spark, config, EVENTS)
+    events = in_reporting_currency(lakehouse.read_table(spark, config, EVENTS),
+                                   silver.currency.reporting)
     everything, earliest = window.agg(
         F.count_if(F.col("rebuild_from").isNull()), F.min("rebuild_from")).first()
     if not everything and earliest is not None:
@@ -298,11 +306,7 @@ def _rebuild_sessions(spark: SparkSession, config: Config, touched: DataFrame) -
         events = events.where(F.col("event_date") >= F.lit(earliest.date()))
     rebuilt = sessionize(events_to_resessionize(events, window), silver.session_gap_minutes,
                          silver.conversion_touchpoints).localCheckpoint()
-    lakehouse.delete_matching(
-        spark, config, SESSIONS, window,
-        "t.person_id = s.person_id AND (s.rebuild_from IS NULL OR t.start_ts >= s.rebuild_from)",
-    )
-    lakehouse.insert_new(spark, config, SESSIONS, rebuilt)
+    lakehouse.replace_rows(spark, config, SESSIONS, sessions_to_rebuild(stored, window), rebuilt)
     return rebuilt.count()
 
 

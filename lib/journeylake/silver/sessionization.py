@@ -114,6 +114,16 @@ def untouched_sessions(stored: DataFrame, window: DataFrame) -> DataFrame:
     )
 
 
+def sessions_to_rebuild(stored: DataFrame, window: DataFrame) -> DataFrame:
+    """The stored sessions a rebuild replaces: the complement of `untouched_sessions`, of a
+    person in `window` and starting at or after its rebuild_from (NULL = all of them)."""
+    return (
+        stored.join(window.select("person_id", "rebuild_from"), "person_id")
+        .where("rebuild_from IS NULL OR start_ts >= rebuild_from")
+        .select(*stored.columns)
+    )
+
+
 def events_to_resessionize(events: DataFrame, window: DataFrame) -> DataFrame:
     """The events of the persons in `window` from their rebuild_from on."""
     return (

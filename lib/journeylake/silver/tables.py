@@ -51,7 +51,8 @@ EVENTS = TableSpec(
         ("channel", _STRING), ("touchpoint", _STRING), ("source", _STRING),
         ("source_key", _STRING), ("resolved_by", _STRING),
         ("identifiers", ArrayType(_STRING)), ("attributes", MapType(_STRING, _STRING)),
-        ("revenue", MONEY), ("currency", _STRING),
+        # The amount in its own currency, and in the reporting currency (silver.currency).
+        ("revenue", MONEY), ("currency", _STRING), ("revenue_reporting", MONEY),
     ),
     partition_by=("event_date",),
     keys=("event_key",),

@@ -19,6 +19,7 @@ from pyspark.sql.utils import AnalysisException
 from journeylake.core.columns import require_columns
 from journeylake.core.config import ChannelRule, ConfigError, SilverSettings
 from journeylake.core.frames import union_all
+from journeylake.silver.currency import with_reporting_amount
 from journeylake.silver.identity import node
 from journeylake.silver.tables import EVENTS
 
@@ -209,7 +210,8 @@ def resolve_persons(events: DataFrame, identity_map: DataFrame) -> DataFrame:
     one of them changes.
 
     events: touchpoints_and_channels output. identity_map: node, person_id, linked. An event
-    none of whose identifiers is in the map keeps person_id NULL (the caller counts them).
+    none of whose identifiers is in the map, or that has none (an anonymous till purchase),
+    keeps person_id NULL (the caller counts them).
     """
     events = events.withColumn("candidates", F.filter("candidates", lambda c: c.isNotNull()))
     candidates = events.select(
@@ -300,7 +302,7 @@ def store_visit_events(
 def _on_persons(rows: DataFrame, settings: SilverSettings, identity_map: DataFrame) -> DataFrame:
     labelled = touchpoints_and_channels(rows, settings.touchpoints, settings.channel_rules,
                                         settings.default_channel)
-    return resolve_persons(labelled, identity_map)
+    return with_reporting_amount(resolve_persons(labelled, identity_map), settings.currency)
 
 
 def late_arrivals(events: DataFrame, latest: datetime | None, lookback_hours: float

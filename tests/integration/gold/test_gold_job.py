@@ -64,24 +64,39 @@ def sql_conversions(lake: Lake) -> str:
 
 
 def conversion_events(spark: SparkSession, lake: Lake) -> DataFrame:
-    """The timeline's conversions of known persons: what closes a journey."""
+    """The timeline's conversions of known persons: what closes a journey; `revenue` is their
+    reporting-currency amount, the one gold adds up."""
     return read(spark, lake, silver_tables.EVENTS).where(
         F.col("person_id").isNotNull()
-        & F.col("touchpoint").isin(*lake.config.silver.conversion_touchpoints))
+        & F.col("touchpoint").isin(*lake.config.silver.conversion_touchpoints)
+    ).withColumn("revenue", F.col("revenue_reporting"))
 
 
 def session_walks(spark: SparkSession, lake: Lake) -> list[list[str]]:
-    """Every session's walk, worked out in Python from silver_sessions: (start), its
-    touchpoints other than the conversions with runs of one touchpoint counted once, then its
-    outcome."""
+    """Every visit's walks, worked out in Python from silver_events and silver_sessions:
+    (start), the touchpoints since the visit's start or its previous order with runs of one
+    touchpoint counted once, then (conversion) at each order; a visit without an order is one
+    walk to (dropoff); what follows a visit's last order is no walk."""
     conversions = set(lake.config.silver.conversion_touchpoints)
     assert lake.config.gold.graph_scope == "session" and lake.config.gold.collapse_repeats
+    events: dict[str, list[tuple]] = {}
+    for row in read(spark, lake, silver_tables.EVENTS).where("person_id IS NOT NULL").select(
+            "person_id", "ts", "event_key", "touchpoint").collect():
+        events.setdefault(row.person_id, []).append((row.ts, row.event_key, row.touchpoint))
     walks = []
     for row in read(spark, lake, silver_tables.SESSIONS).select(
-            "touchpoints", "converted").collect():
-        steps = [t for t in row.touchpoints if t not in conversions]
-        steps = [t for i, t in enumerate(steps) if i == 0 or steps[i - 1] != t]
-        walks.append([START, *steps, CONVERSION if row.converted else DROPOFF])
+            "person_id", "start_ts", "end_ts").collect():
+        visit = sorted(e for e in events[row.person_id] if row.start_ts <= e[0] <= row.end_ts)
+        steps: list[str] = []
+        ordered = False
+        for _, _, touchpoint in visit:
+            if touchpoint in conversions:
+                walks.append([START, *steps, CONVERSION])
+                steps, ordered = [], True
+            elif not steps or steps[-1] != touchpoint:
+                steps.append(touchpoint)
+        if not ordered:
+            walks.append([START, *steps, DROPOFF])
     return walks
 
 
@@ -140,7 +155,8 @@ def test_a_journey_holds_the_touchpoints_since_the_persons_previous_conversion(
     assert lake.config.gold.collapse_repeats
     conversions = set(lake.config.silver.conversion_touchpoints)
     by_person: dict[str, list[Row]] = {}
-    for e in events.select("person_id", "ts", "event_key", "touchpoint", "revenue").collect():
+    for e in events.select("person_id", "ts", "event_key", "touchpoint",
+                           F.col("revenue_reporting").alias("revenue")).collect():
         by_person.setdefault(e.person_id, []).append(e)
     expected: Counter[tuple] = Counter()
     for person, timeline in by_person.items():
@@ -170,10 +186,10 @@ def test_the_journey_graph_counts_every_transition_of_every_session_walk(
     transitions = Counter((a, b) for walk in walks for a, b in zip(walk, walk[1:], strict=False))
     edges = {(r.src, r.dst): r for r in read(spark, lake, gold_tables.JOURNEY_EDGES).collect()}
     assert {edge: r.transitions for edge, r in edges.items()} == dict(transitions)
-    # Every session is one walk out of (start) and one into its outcome.
+    # Every walk leaves (start) once; every order of a person ends one.
     assert sum(r.transitions for (src, _), r in edges.items() if src == START) == len(walks)
     assert sum(r.transitions for (_, dst), r in edges.items() if dst == CONVERSION) == \
-        read(spark, lake, silver_tables.SESSIONS).where("converted").count()
+        conversion_events(spark, lake).count()
     out_of: dict[str, float] = {}
     for (src, _), r in edges.items():
         out_of[src] = out_of.get(src, 0.0) + r.probability
@@ -228,13 +244,14 @@ def test_the_planted_strongest_touchpoint_has_the_highest_odds_ratio(
     assert significance.where("removal_effect < 0").count() == 0
 
 
-def test_attribution_hands_out_every_conversion_and_all_revenue(
+def test_attribution_hands_out_every_order_and_all_revenue(
     spark: SparkSession, lake: Lake
 ) -> None:
+    # Every order on a person is one conversion (two in one visit: tests/unit/gold).
     config = lake.config
-    sessions = lakehouse.read_table(spark, config, "silver_sessions").where("converted")
-    conversions = sessions.count()
-    revenue = float(sessions.agg(F.sum("revenue")).first()[0])
+    orders = conversion_events(spark, lake)
+    conversions = orders.count()
+    revenue = float(orders.agg(F.sum("revenue")).first()[0])
     totals = lakehouse.read_table(spark, config, "gold_attribution").groupBy("model").agg(
         F.sum("conversions").alias("c"), F.sum("revenue").alias("r")).collect()
     assert {r.model for r in totals} >= {"first_touch", "last_touch", "linear", "time_decay",

@@ -6,8 +6,11 @@ build from scratch."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from pyspark.sql import functions as F
 
 from journeylake.bronze.job import ingest
 from journeylake.core import lakehouse
-from journeylake.core.config import Config
+from journeylake.core.config import Config, CurrencySettings
 from journeylake.core.table_spec import TableSpec
 from journeylake.generator import generate
 from journeylake.silver import tables as silver_tables
@@ -181,11 +184,36 @@ def test_sessions_hold_every_event_and_all_revenue(spark: SparkSession, lake: La
     sessions = table(spark, config, SESSIONS)
     events = table(spark, config, EVENTS)
     assert sessions.agg(F.sum("events")).first()[0] == events.count()
-    revenue = events.where(F.col("touchpoint").isin("purchase", "store_purchase")).agg(
-        F.sum("revenue")).first()[0]
-    assert sessions.agg(F.sum("revenue")).first()[0] == revenue
-    assert table(spark, config, "bronze_transactions").agg(F.sum("amount")).first()[0] == revenue
+    orders = events.where(F.col("touchpoint").isin("purchase", "store_purchase"))
+    # Sessions add up the amounts in the reporting currency.
+    assert sessions.agg(F.sum("revenue")).first()[0] == orders.agg(
+        F.sum("revenue_reporting")).first()[0]
     assert sessions.select("session_id").distinct().count() == sessions.count()
+
+
+def reporting_amount(amount: Decimal, currency: str, day: date, conf: CurrencySettings
+                     ) -> Decimal:
+    """The amount at the latest configured rate on or before its day, worked out plainly."""
+    if currency == conf.reporting:
+        return amount
+    rate = max((r for r in conf.rates if r.currency == currency
+                and date.fromisoformat(r.valid_from) <= day), key=lambda r: r.valid_from).rate
+    return (amount * Decimal(str(rate))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def test_every_order_keeps_its_currency_and_gets_its_dated_reporting_amount(
+    spark: SparkSession, lake: Lake
+) -> None:
+    config = lake.config
+    bronze = {r.order_id: (r.amount, r.currency, r.ts.date())
+              for r in table(spark, config, "bronze_transactions").collect()}
+    assert {currency for _, currency, _ in bronze.values()} == {"EUR", "GBP", "USD"}
+    events = {r.source_key: (r.revenue, r.currency, r.revenue_reporting) for r in table(
+        spark, config, EVENTS).where("source = 'transactions'").collect()}
+    assert events.keys() == bronze.keys()
+    for order_id, (amount, currency, day) in bronze.items():
+        assert events[order_id] == (amount, currency, reporting_amount(
+            amount, currency, day, config.silver.currency)), order_id
 
 
 def test_rerun_on_the_same_bronze_changes_nothing(spark: SparkSession, lake: Lake) -> None:
@@ -262,3 +290,85 @@ def test_a_late_delivery_built_incrementally_equals_a_build_from_scratch(
     assert Counter(map(tuple, visits)) == Counter(map(tuple, table(
         spark, scratch_config, STORE_VISITS).select(
         "device_id", "store_id", "start_ts", "end_ts").collect()))
+
+
+def land(config: Config, source: str, batch: str, text: str) -> None:
+    folder = Path(config.resolve(config.lakehouse.landing_root)) / source / batch
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "part.csv" if config.sources[source].format == "csv" else "part.jsonl"
+    (folder / name).write_text(text)
+
+
+def test_a_delivery_of_only_location_pings_builds_the_visits_it_holds(
+    spark: SparkSession, lake: Lake
+) -> None:
+    config = lake.config
+    store = table(spark, config, "bronze_stores").orderBy("store_id").first()
+    start = 1_782_000_000_000  # epoch millis within the generated days' reach
+    pings = "".join(f"dev-only-pings,{store.lat},{store.lon},{start + minute * 60_000},5\n"
+                    for minute in (0, 6, 12))
+    land(config, "geolocation", "batch-pings-only", "device_id,lat,lon,timestamp_ms,accuracy_m\n"
+         + pings)
+    ingest(spark, config, ["geolocation"])
+    outcome = build_silver(spark, config, load_key(None))
+    assert outcome.status == "ok" and set(outcome.batches) == {"geolocation"}
+    visits = table(spark, config, STORE_VISITS).where("device_id = 'dev-only-pings'").collect()
+    assert [(v.store_id, v.pings, v.dwell_minutes) for v in visits] == [(store.store_id, 3, 12.0)]
+    assert table(spark, config, EVENTS).where(
+        F.col("source_key") == visits[0].visit_id).count() == 1
+
+
+def test_an_order_without_customer_or_email_is_an_anonymous_conversion(
+    spark: SparkSession, lake: Lake
+) -> None:
+    config = lake.config
+    land(config, "transactions", "batch-till", "order_id,customer_id,email,store_id,ts,items,"
+         "amount,currency,channel\nTILL-0001,,,S001,2026-06-30 12:00:00,[],19.90,EUR,store\n")
+    ingest(spark, config, ["transactions"])
+    outcome = build_silver(spark, config, load_key(None))
+    assert outcome.status == "ok"
+    assert outcome.counts["anonymous_events"] == 1
+    order = table(spark, config, EVENTS).where("source_key = 'TILL-0001'").collect()
+    assert [(o.person_id, o.touchpoint, str(o.revenue)) for o in order] == [
+        (None, "store_purchase", "19.90")]
+    assert table(spark, config, SESSIONS).where("person_id IS NULL").count() == 0
+
+
+def test_a_crash_inside_a_session_rebuild_leaves_the_sessions_whole(
+    spark: SparkSession, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = lake.config
+    known = table(spark, config, "bronze_clickstream").where("user_id IS NOT NULL").orderBy(
+        "event_id").first()
+    line = json.dumps({"event_id": "late-click-1", "cookie_id": known.cookie_id,
+                       "user_id": known.user_id, "platform": "web", "event_type": "page_view",
+                       "timestamp": known.ts.strftime("%Y-%m-%dT%H:%M:%S.001Z")}) + "\n"
+    land(config, "clickstream", "batch-late-click", line)
+    ingest(spark, config, ["clickstream"])
+    sessions_path = config.table_path(SESSIONS.name)
+    version = DeltaTable.forPath(spark, sessions_path).history(1).first().version
+    before = table(spark, config, SESSIONS).localCheckpoint()
+    real_replace = lakehouse.replace_rows
+
+    def crash_in_sessions(spark_: SparkSession, config_: Config, spec: TableSpec,
+                          stale: DataFrame, rows: DataFrame) -> None:
+        if spec.name == SESSIONS.name:  # fails while Delta writes the rebuilt sessions
+            rows = rows.withColumn("events", F.when(
+                F.col("events") > 0, F.raise_error(F.lit("injected crash"))).otherwise(
+                F.col("events")))
+        real_replace(spark_, config_, spec, stale, rows)
+
+    monkeypatch.setattr(lakehouse, "replace_rows", crash_in_sessions)
+    with pytest.raises(Exception, match="injected crash"):
+        build_silver(spark, config, load_key(None))
+    assert DeltaTable.forPath(spark, sessions_path).history(1).first().version == version
+    assert rows_only_in(table(spark, config, SESSIONS), before) == (0, 0)
+
+    monkeypatch.setattr(lakehouse, "replace_rows", real_replace)
+    assert build_silver(spark, config, load_key(None)).status == "ok"
+    sessions = table(spark, config, SESSIONS)
+    on_persons = table(spark, config, EVENTS).where("person_id IS NOT NULL")
+    assert sessions.agg(F.sum("events")).first()[0] == on_persons.count()
+    late = on_persons.where("source_key = 'late-click-1'").first()
+    assert sessions.where((F.col("person_id") == late.person_id) & (F.col("start_ts") <= late.ts)
+                          & (F.col("end_ts") >= late.ts)).count() == 1

@@ -142,9 +142,9 @@ def test_odds_ratio_with_a_prior_and_support(journeys: DataFrame) -> None:
 
 def test_motifs_right_before_each_outcome(journeys: DataFrame) -> None:
     two = {(r.outcome, tuple(r.pattern)): r.journeys
-           for r in motifs_before_outcome(journeys, 2, use_graphframes=False).collect()}
+           for r in motifs_before_outcome(journeys, 2).collect()}
     assert two == {(CONVERSION, ("A", "B")): 1, (DROPOFF, ("A", "B")): 1}
-    assert motifs_before_outcome(journeys, 3, use_graphframes=False).count() == 0
+    assert motifs_before_outcome(journeys, 3).count() == 0
     # the motif query on the step graph agrees with the last steps of each journey
     slices = journeys.where(F.size("touchpoints") >= 2).select(
         F.when(F.col("converted"), CONVERSION).otherwise(DROPOFF).alias("o"),
@@ -156,3 +156,78 @@ def test_top_paths_rank_by_count(journeys: DataFrame) -> None:
     ranked = [(r.outcome, r.rank, r.path, r.journeys, r.share)
               for r in top_paths(journeys, 1).orderBy("outcome").collect()]
     assert ranked == [(CONVERSION, 1, ["A", "B"], 1, 0.5), (DROPOFF, 1, ["A", "B"], 1, 0.5)]
+
+
+def test_each_order_of_a_converting_visit_is_a_conversion_of_the_journey(
+    spark: SparkSession,
+) -> None:
+    from journeylake.gold.journeys import order_paths, orders_in_sessions
+
+    session_ddl = ("session_id string, person_id string, start_ts timestamp, end_ts timestamp, "
+                   "entry_channel string, converted boolean, revenue decimal(18,2)")
+    sessions = spark.createDataFrame([
+        ("s0", "p1", at(0), at(0.5), "email", False, Decimal("0.00")),
+        ("s1", "p1", at(2), at(3), "social", True, Decimal("50.00")),  # two orders
+        ("s2", "p1", at(5), at(5.5), "direct", False, Decimal("0.00")),
+    ], session_ddl)
+    events = spark.createDataFrame([
+        ("o1", "p1", at(2.5), "purchase", "social", Decimal("20.00")),
+        ("o2", "p1", at(3), "store_purchase", "social", Decimal("30.00")),
+        ("o9", None, at(2.5), "purchase", "direct", Decimal("5.00")),  # anonymous: no session
+        ("v1", "p1", at(2.2), "page_view", "social", None),
+    ], SCHEMA)
+    orders = orders_in_sessions(events, sessions, CONVERSIONS)
+    assert sorted(map(tuple, orders.select("session_id", "event_key").collect())) == [
+        ("s1", "o1"), ("s1", "o2")]
+    journeys = build_journeys(session_touches(sessions, "purchase"), ("purchase",),
+                              lookback_days=30)
+    paths = {r.path_id.split("#", 1)[1] if "#" in r.path_id else "open":
+             (r.converted, r.revenue, r.conversion_ts, [t.channel for t in r.touches])
+             for r in order_paths(journeys, orders).collect()}
+    assert paths == {
+        "o1": (True, Decimal("20.00"), at(2.5), ["email", "social"]),
+        "o2": (True, Decimal("30.00"), at(3), ["email", "social"]),
+        "open": (False, Decimal("0.00"), None, ["direct"]),
+    }
+
+
+def test_a_visit_walk_ends_at_each_of_its_orders_and_nothing_after_counts(
+    spark: SparkSession,
+) -> None:
+    from journeylake.gold.journeys import session_journeys
+
+    sessions = spark.createDataFrame([
+        ("s1", "p1", at(0), at(1)), ("s2", "p1", at(3), at(4)),
+    ], "session_id string, person_id string, start_ts timestamp, end_ts timestamp")
+    events = spark.createDataFrame([
+        ("a", "p1", at(0), "product_view", "email", None),
+        ("b", "p1", at(0.2), "purchase", "email", Decimal("10.00")),
+        ("c", "p1", at(0.4), "search", "email", None),
+        ("d", "p1", at(0.6), "store_purchase", "email", Decimal("25.00")),
+        ("e", "p1", at(0.8), "purchase_confirmation", "email", None),  # after the last order
+        ("f", "p1", at(3), "page_view", "direct", None),
+        ("g", "p1", at(3.5), "search", "direct", None),
+    ], SCHEMA)
+    walks = session_journeys(events, sessions, CONVERSIONS).collect()
+    assert sorted((w.touchpoints, w.converted, w.conversion_ts, w.revenue) for w in walks) == [
+        (["page_view", "search"], False, None, Decimal("0.00")),
+        (["product_view"], True, at(0.2), Decimal("10.00")),
+        (["search"], True, at(0.6), Decimal("25.00")),
+    ]
+
+
+def test_a_journey_without_a_conversion_is_open_until_its_person_has_been_away_long_enough(
+    spark: SparkSession, journeys: DataFrame
+) -> None:
+    from journeylake.gold.journeys import mark_open
+
+    # The data ends 3 days after T0. p1's trailing journey (C at +5 h) and p3's (A B at T0)
+    # ended less than 3.5 days before; p1's and p2's purchases are never open.
+    marked = {(r.person_id, r.converted): r.open
+              for r in mark_open(journeys, at(72), 3.5).collect()}
+    assert marked == {("p1", True): False, ("p1", False): True, ("p2", True): False,
+                      ("p3", False): True}
+    shorter_wait = {r.person_id: r.open for r in mark_open(journeys, at(72), 2.9).collect()
+                    if not r.converted}
+    # p1's C ended 67 h before the end (open: 67 h < 69.6 h); p3's A B 72 h before (a drop-off).
+    assert shorter_wait == {"p1": True, "p3": False}

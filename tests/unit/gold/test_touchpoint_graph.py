@@ -17,21 +17,24 @@ from journeylake.gold.touchpoint_graph import motifs_of_lengths, touchpoint_sign
 
 T0 = datetime(2026, 6, 1, 10, 0, 0)
 CONVERSIONS = ("purchase", "store_purchase")
-SESSION_SCHEMA = ("session_id string, person_id string, start_ts timestamp, end_ts timestamp, "
-                  "touchpoints array<string>, channels array<string>, converted boolean, "
-                  "revenue decimal(18,2)")
+SESSION_SCHEMA = "session_id string, person_id string, start_ts timestamp, end_ts timestamp"
+EVENT_SCHEMA = ("event_key string, person_id string, ts timestamp, touchpoint string, "
+                "channel string, revenue decimal(18,2)")
 PV, SEARCH, CART = "page_view", "search", "add_to_cart"
 
 
 def walks(spark: SparkSession, *visits: tuple[str, list[str]]) -> DataFrame:
-    """One session per (session_id, touchpoints); it converted when a purchase is among them."""
-    rows = [
-        (session_id, f"p{i}", T0 + timedelta(hours=i), T0 + timedelta(hours=i, minutes=5),
-         touchpoints, ["direct"] * len(touchpoints), "purchase" in touchpoints,
-         Decimal("20.00") if "purchase" in touchpoints else Decimal("0.00"))
-        for i, (session_id, touchpoints) in enumerate(visits)
-    ]
-    return session_journeys(spark.createDataFrame(rows, SESSION_SCHEMA), CONVERSIONS)
+    """One session per (session_id, touchpoints), a minute between its events; a purchase in it
+    is an order of 20.00."""
+    sessions, events = [], []
+    for i, (session_id, touchpoints) in enumerate(visits):
+        start = T0 + timedelta(hours=i)
+        sessions.append((session_id, f"p{i}", start, start + timedelta(minutes=len(touchpoints))))
+        events += [(f"{session_id}-{k}", f"p{i}", start + timedelta(minutes=k), touchpoint,
+                    "direct", Decimal("20.00") if touchpoint == "purchase" else None)
+                   for k, touchpoint in enumerate(touchpoints)]
+    return session_journeys(spark.createDataFrame(events, EVENT_SCHEMA),
+                            spark.createDataFrame(sessions, SESSION_SCHEMA), CONVERSIONS)
 
 
 @pytest.fixture(scope="module")

@@ -26,5 +26,6 @@ def test_a_lost_or_doubled_row_names_its_source() -> None:
 
 def test_events_without_a_person_stop_the_run_as_a_user_error() -> None:
     check_every_event_has_a_person(0)
-    with pytest.raises(UserError, match="3 events have no identifier"):
+    with pytest.raises(UserError,
+                       match="3 events have identifiers but none is in the identity map"):
         check_every_event_has_a_person(3)

@@ -87,8 +87,7 @@ def test_sources_link_the_identifiers_seen_together(spark: SparkSession) -> None
 def test_transitive_links_make_one_person_anchored_on_the_customer(spark: SparkSession) -> None:
     graph = links(spark, ("5|cookie|k1", C1), ("2|email|e1", C1), ("3|handle|h1", "2|email|e1"),
                   ("4|device|d1", "5|cookie|k2"), ("4|device|d1", C1))
-    components, dropped = resolve_components(nodes(spark, "5|cookie|lonely"), graph, RULES, 1,
-                                             use_graphframes=False)
+    components, dropped = resolve_components(nodes(spark, "5|cookie|lonely"), graph, RULES, 1)
     assert components_of(components) == {
         C1: C1, "5|cookie|k1": C1, "2|email|e1": C1, "3|handle|h1": C1, "4|device|d1": C1,
         "5|cookie|k2": C1, "5|cookie|lonely": "5|cookie|lonely",
@@ -98,8 +97,7 @@ def test_transitive_links_make_one_person_anchored_on_the_customer(spark: SparkS
 
 def test_an_email_of_two_customers_links_neither(spark: SparkSession) -> None:
     graph = links(spark, ("2|email|shared", C1), ("2|email|shared", C2), ("5|cookie|k1", C1))
-    components, dropped = resolve_components(nodes(spark), graph, RULES, 1,
-                                             use_graphframes=False)
+    components, dropped = resolve_components(nodes(spark), graph, RULES, 1)
     found = components_of(components)
     assert found[C1] != found[C2]
     assert found["5|cookie|k1"] == C1
@@ -114,8 +112,7 @@ def test_a_family_tablet_shared_by_three_customers_is_not_a_link(spark: SparkSes
     tablet, app_cookie = "4|device|tablet", "5|cookie|tablet-app"
     graph = links(spark, (tablet, C1), (tablet, C2), (tablet, C3), (app_cookie, C1),
                   (app_cookie, C2), (app_cookie, tablet), ("5|cookie|k3", C3))
-    components, dropped = resolve_components(nodes(spark), graph, RULES, 1,
-                                             use_graphframes=False)
+    components, dropped = resolve_components(nodes(spark), graph, RULES, 1)
     found = components_of(components)
     assert len({found[C1], found[C2], found[C3]}) == 3
     assert found["5|cookie|k3"] == C3
@@ -127,7 +124,7 @@ def test_a_component_with_two_customers_is_split_around_them(spark: SparkSession
     handle = "3|handle|h"
     graph = links(spark, (handle, "2|email|e1"), (handle, "2|email|e2"), ("2|email|e1", C1),
                   ("2|email|e2", C2), ("5|cookie|k1", C1), ("5|cookie|k1", "4|device|d1"))
-    components, dropped = resolve_components(nodes(spark), graph, (), 1, use_graphframes=False)
+    components, dropped = resolve_components(nodes(spark), graph, (), 1)
     found = components_of(components)
     assert found["2|email|e1"] == C1 and found["5|cookie|k1"] == C1
     assert found["2|email|e2"] == C2
@@ -135,7 +132,7 @@ def test_a_component_with_two_customers_is_split_around_them(spark: SparkSession
     # the device reached C1 only through the cookie: it cannot be placed and is reported
     assert {(r.node, r.reason) for r in dropped.collect()} == {
         (handle, BRIDGES_CUSTOMERS), ("4|device|d1", BRIDGES_CUSTOMERS)}
-    _, allowed = resolve_components(nodes(spark), graph, (), 2, use_graphframes=False)
+    _, allowed = resolve_components(nodes(spark), graph, (), 2)
     assert allowed.count() == 0
 
 
