@@ -21,11 +21,12 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from journeylake.core.columns import require_columns
 
 # Connected components: "graphx" (GraphX's Pregel over the graph, supersteps = the diameter).
-# Measured on Spark 4.2 with GraphFrames 0.11 on 2 cores, after warm-up: 0.6 s on a toy graph
-# and 8.2 s on 200k vertices / 150k edges, against 2.5 s / 9.6 s for "two_phase" (broadcast
-# threshold 1e6) and 6.1 s / 12.1 s with the threshold off (-1, AQE); "randomized_contraction"
-# fails on Spark 4.2. Identity graphs are stars around a customer's identifiers, so few
-# supersteps. The broadcast threshold and checkpoint interval only matter to "two_phase".
+# bench/graph_bench.py on Spark 4.2, GraphFrames 0.11, 2 cores (docs/benchmarks.md): 7.6 s on
+# 200k vertices / 150k edges against 12.4 s for "two_phase" (broadcast threshold 1e6) and
+# 12.6 s with the threshold off (-1, AQE); on a 7-vertex graph all take 1-3 s of fixed cost.
+# "randomized_contraction" fails on Spark 4.2. Identity graphs are stars around a customer's
+# identifiers, so few supersteps. The broadcast threshold and checkpoint interval only matter
+# to "two_phase".
 COMPONENTS_ALGORITHM = "graphx"
 # Supersteps between checkpoints of the iterative DataFrame algorithms (Pregel, label
 # propagation): each superstep adds joins to the plan, and 10 between checkpoints exhausted a
