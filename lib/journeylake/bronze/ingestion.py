@@ -21,6 +21,7 @@ from journeylake.bronze.tables import (
     ERRORS,
     EVENT_DATE,
     INGESTED_AT,
+    INGESTION_METADATA,
     RAW,
     RECORD_KEY,
     SOURCE_FILE,
@@ -153,7 +154,7 @@ def with_ingestion_metadata(df: DataFrame, batch_id: str, ingested_at: Column) -
 def bronze_rows(classified: DataFrame, source: SourceSpec) -> DataFrame:
     """The valid records in the bronze table's column order."""
     columns = [spec.name for spec in source.fields]
-    columns += [RECORD_KEY, SOURCE_FILE, INGESTED_AT, BATCH_ID]
+    columns += INGESTION_METADATA
     if source.event_time:
         columns.append(EVENT_DATE)
     return classified.where(F.size(ERRORS) == 0).select(*columns)

@@ -32,11 +32,6 @@ EVENT_DATE = "event_date"
 
 INGESTION_METADATA = (RECORD_KEY, SOURCE_FILE, INGESTED_AT, BATCH_ID)
 
-# One validation problem of one record: a stable code for machines and a sentence for people.
-ERROR_TYPE = ArrayType(
-    StructType([StructField("code", StringType()), StructField("message", StringType())])
-)
-
 QUARANTINE = TableSpec(
     "quarantine",
     StructType(

@@ -55,9 +55,6 @@ from journeylake.silver.tables import EVENTS, IDENTITY_MAP, SESSIONS
 
 log = logging.getLogger("journeylake.gold")
 
-GOLD_TABLES = tuple(spec.name for spec in tables.TABLES)
-
-
 @dataclass(frozen=True)
 class GoldOutcome:
     run_id: str

@@ -7,4 +7,3 @@ from __future__ import annotations
 START = "(start)"
 CONVERSION = "(conversion)"
 DROPOFF = "(dropoff)"
-OUTCOMES = (CONVERSION, DROPOFF)
