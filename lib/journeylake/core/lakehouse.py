@@ -248,10 +248,10 @@ def replace_rows(
     """
     if not table.keys:
         raise ValueError(f"replace_rows into {table.name} needs the table's key columns")
-    rows = conform(rows, table)
     if not table_exists(spark, config, table):
         insert_new(spark, config, table, rows)
         return
+    rows = conform(rows, table)
     keys = list(table.keys)
     replaced = "_replaced"
     gone = stale.select(*keys).distinct().join(rows.select(*keys), keys, "left_anti")

@@ -130,6 +130,20 @@ def attribution_paths(journeys: DataFrame) -> DataFrame:
     )
 
 
+def events_in_sessions(events: DataFrame, sessions: DataFrame) -> DataFrame:
+    """`events` (person_id, ts, ...) plus the `session_id` of the session each belongs to (a
+    person's sessions never overlap, so there is at most one). sessions: session_id, person_id,
+    start_ts, end_ts. Events outside every session (no person) are left out."""
+    require_columns(events, ("person_id", "ts"), "events_in_sessions events")
+    require_columns(sessions, ("session_id", "person_id", "start_ts", "end_ts"),
+                    "events_in_sessions sessions")
+    spans = sessions.select("session_id", F.col("person_id").alias("_person"),
+                            F.col("start_ts").alias("_start"), F.col("end_ts").alias("_end"))
+    inside = ((F.col("person_id") == F.col("_person")) & (F.col("ts") >= F.col("_start"))
+              & (F.col("ts") <= F.col("_end")))
+    return events.join(spans, inside).drop("_person", "_start", "_end")
+
+
 def session_journeys(
     events: DataFrame, sessions: DataFrame, conversion_touchpoints: Sequence[str],
     collapse: bool = False,
@@ -144,13 +158,7 @@ def session_journeys(
     events: the timeline (person_id, ts, event_key, touchpoint, channel, revenue). sessions:
     session_id, person_id, start_ts, end_ts.
     """
-    require_columns(sessions, ("session_id", "person_id", "start_ts", "end_ts"),
-                    "session_journeys sessions")
-    spans = sessions.select("session_id", F.col("person_id").alias("_person"),
-                            F.col("start_ts").alias("_start"), F.col("end_ts").alias("_end"))
-    inside = ((F.col("person_id") == F.col("_person")) & (F.col("ts") >= F.col("_start"))
-              & (F.col("ts") <= F.col("_end")))
-    placed = events.join(spans, inside).drop("_person", "_start", "_end")
+    placed = events_in_sessions(events, sessions)
     moment = F.struct("ts", "event_key")
     last_conversion = F.max(F.when(F.col("touchpoint").isin(list(conversion_touchpoints)),
                                    moment)).over(Window.partitionBy("session_id"))
@@ -201,15 +209,10 @@ def orders_in_sessions(
     """
     require_columns(events, ("person_id", "event_key", "ts", "touchpoint", "revenue"),
                     "orders_in_sessions events")
-    require_columns(sessions, ("session_id", "person_id", "start_ts", "end_ts"),
-                    "orders_in_sessions sessions")
     orders = events.where(F.col("person_id").isNotNull()
-                          & F.col("touchpoint").isin(list(conversion_touchpoints))).select(
-        F.col("person_id").alias("_person"), "event_key", "ts", "revenue")
-    spans = sessions.select("session_id", "person_id", "start_ts", "end_ts")
-    inside = ((F.col("_person") == F.col("person_id")) & (F.col("ts") >= F.col("start_ts"))
-              & (F.col("ts") <= F.col("end_ts")))
-    return orders.join(spans, inside).select("session_id", "event_key", "ts", "revenue")
+                          & F.col("touchpoint").isin(list(conversion_touchpoints)))
+    return events_in_sessions(orders, sessions).select("session_id", "event_key", "ts",
+                                                       "revenue")
 
 
 def order_paths(channel_journeys: DataFrame, orders: DataFrame) -> DataFrame:
