@@ -16,6 +16,7 @@ ALLOWED = {
     "bronze": {"core"},
     "silver": {"core", "bronze", "graphs"},
     "gold": {"core", "silver", "graphs"},
+    "models": {"core", "silver", "gold", "graphs"},
     "explore": {"core"},
 }
 

@@ -33,7 +33,7 @@ from journeylake.core.source_spec import (  # noqa: F401 - re-exported
 ENVIRONMENTS = ("local", "cluster", "databricks")
 CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
 # Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
-STAGE_FILES = ("silver.yaml", "gold.yaml")
+STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml")
 JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
 
 
@@ -195,6 +195,82 @@ class GoldSettings:
 
 
 @dataclass(frozen=True)
+class MlflowSettings:
+    # None: a SQLite tracking store and registry in store_dir (a file store has no registry).
+    # Or a tracking server, `http://host:5000`, or any URI MLflow accepts.
+    tracking_uri: str | None = None
+    store_dir: str = "data/mlflow"
+    experiment: str = "journeylake"
+    # Registered models are named <model_prefix>_<model> (journeylake_purchase, ...).
+    model_prefix: str = "journeylake"
+    ui_port: int = 5000
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    algorithms: tuple[str, ...] = ("kmeans", "bisecting_kmeans", "gaussian_mixture")
+    k_min: int = 3
+    k_max: int = 8
+    # The features that describe a customer for clustering (names of gold_customer_features).
+    features: tuple[str, ...] = ()
+    max_iterations: int = 30
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class PropensitySettings:
+    targets: tuple[str, ...] = ("purchase", "churn", "unsubscribe")
+    # Labels look this many days past the reference date (N of "purchase in the next N days").
+    label_days: int = 7
+    # Training reference dates before the holdout one, each label_days apart.
+    training_references: int = 2
+    cv_folds: int = 3
+    logistic_reg_params: tuple[float, ...] = (0.0, 0.01, 0.1)
+    gbt_max_depths: tuple[int, ...] = (3, 5)
+    gbt_max_iter: int = 30
+    # "auc_pr" or "auc_roc": what picks the better model and decides the champion.
+    selection_metric: str = "auc_pr"
+    calibration: str = "isotonic"  # or "platt"
+    leads: int = 200
+    lead_drivers: int = 3
+    seed: int = 11
+
+
+@dataclass(frozen=True)
+class ClvSettings:
+    horizon_days: int = 365
+    # The last holdout_days of transactions check the model against a naive baseline.
+    holdout_days: int = 14
+
+
+@dataclass(frozen=True)
+class RecommendationSettings:
+    k: int = 10
+    min_support: float = 0.002
+    min_confidence: float = 0.05
+    # Implicit feedback weights of the touchpoints ALS learns from.
+    weights: Mapping[str, float] = field(default_factory=dict)
+    als_rank: int = 16
+    als_reg_param: float = 0.05
+    als_alpha: float = 10.0
+    als_max_iter: int = 10
+    holdout_days: int = 7
+    seed: int = 13
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    # Counts and rates look this far back from the reference date; recency and tenure use all
+    # history before it.
+    feature_window_days: int = 28
+    mlflow: MlflowSettings = field(default_factory=MlflowSettings)
+    segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
+    propensity: PropensitySettings = field(default_factory=PropensitySettings)
+    clv: ClvSettings = field(default_factory=ClvSettings)
+    recommendations: RecommendationSettings = field(default_factory=RecommendationSettings)
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     project_root: str
@@ -207,6 +283,7 @@ class Config:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     silver: SilverSettings = field(default_factory=SilverSettings)
     gold: GoldSettings = field(default_factory=GoldSettings)
+    models: ModelSettings = field(default_factory=ModelSettings)
 
     def resolve(self, path: str) -> str:
         """An absolute path or URI for a configured path; relative ones hang off the project."""

@@ -23,7 +23,15 @@ from journeylake.generator.draws import (
 )
 from journeylake.generator.expressions import Sql, array, case, extend, lit, named_struct, select
 from journeylake.generator.formats import MS_PER_DAY, MS_PER_MINUTE
-from journeylake.generator.model import UNSUBSCRIBE, segment_value, touchpoint_log_odds
+from journeylake.generator.model import (
+    DISENGAGED_RATE,
+    DISENGAGEMENT_DAYS,
+    TASTE_FAMILIES,
+    TASTE_LOYALTY,
+    UNSUBSCRIBE,
+    segment_value,
+    touchpoint_log_odds,
+)
 from journeylake.generator.reference import (
     basket_amount,
     nth_product,
@@ -73,13 +81,25 @@ def _u(seed: int, salt: str, *extra: Sql) -> Sql:
     return uniform(seed, f"session-{salt}", "session_num", *extra)
 
 
-def _next_event(previous: Sql, u: Sql) -> Sql:
+def _next_event(previous: Sql, u: Sql, u_offer: Sql) -> Sql:
+    """The browsing chain's next event after `previous`, or an offer click with the person's
+    offer_affinity (a column)."""
     tables = ", ".join(
         f"{lit(state)}, {weighted_table(weights)}" for state, weights in TRANSITIONS.items()
     )
     fallback = weighted_table(TRANSITIONS["page_view"])
     table = f"coalesce(try_element_at(map({tables}), {previous}), {fallback})"
-    return pick_from_table(u, table)
+    return f"CASE WHEN {u_offer} < offer_affinity THEN 'offer_click' " \
+           f"ELSE {pick_from_table(u, table)} END"
+
+
+def _taste_product(u_number: Sql, u_loyal: Sql) -> Sql:
+    """A catalogue number: with TASTE_LOYALTY from the person's `taste` family (keeping the
+    catalogue's popularity skew inside it), else from the whole catalogue."""
+    number = product_number(u_number)
+    # N_PRODUCTS is a multiple of TASTE_FAMILIES, so the family's member stays in the catalogue.
+    in_family = f"CAST(({number} - 1) div {TASTE_FAMILIES} * {TASTE_FAMILIES} + taste + 1 AS INT)"
+    return f"CASE WHEN {u_loyal} < {lit(TASTE_LOYALTY)} THEN {in_family} ELSE {number} END"
 
 
 def _channel_fields(seed: int) -> dict[str, Sql]:
@@ -143,10 +163,16 @@ def session_slots(visitors: DataFrame, seed: int) -> DataFrame:
     """One row per session to be: VISITOR_COLUMNS, `day` (epoch day) and `slot`.
 
     Regular sessions: on each active day each of the 4 slots is taken with probability
-    sessions_per_day / 4 (the expected count is the segment's rate). Unsubscribing churners get
-    one more session, in the night slot of their unsubscribe day (always an active day).
+    sessions_per_day / 4 (the expected count is the segment's rate); in the DISENGAGEMENT_DAYS
+    before a churn date the rate falls linearly to DISENGAGED_RATE of it. Unsubscribing churners
+    get one more session, in the night slot of their unsubscribe day (always an active day).
     """
-    rate = f"{segment_value('segment', 'sessions_per_day')} / {REGULAR_SLOTS}"
+    engagement = (
+        f"CASE WHEN churn_day IS NULL OR churn_day - day >= {DISENGAGEMENT_DAYS} THEN 1D "
+        f"ELSE {lit(DISENGAGED_RATE)} + {lit(1 - DISENGAGED_RATE)} * "
+        f"greatest(churn_day - day - 1, 0) / {DISENGAGEMENT_DAYS - 1}D END"
+    )
+    rate = f"{segment_value('segment', 'sessions_per_day')} * {engagement} / {REGULAR_SLOTS}"
     draw = uniform(seed, "session-slot", "kind", "person", "day", "_slot")
     taken = f"filter(sequence(0, {REGULAR_SLOTS - 1}), _slot -> {draw} < {rate})"
     unsubscribing = (
@@ -209,7 +235,7 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
     steps = f"({integer_below(u('steps'), segment_value('segment', 'max_browse_steps'))} + 1)"
     browsing = (
         f"aggregate(sequence(1, {steps}), {entry}, (_events, _step) -> concat(_events, "
-        f"array({_next_event('element_at(_events, -1)', u('step', '_step'))})))"
+        f"array({_next_event('element_at(_events, -1)', u('step', '_step'), u('offer', '_step'))})))"
     )
     with_journey = extend(
         with_identity,
@@ -226,7 +252,7 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
             "touchpoints": "array_distinct(browse)",
             "log_odds": log_odds,
             "purchase_probability": f"1D / (1D + exp(-{log_odds}))",
-            "focus_product": product_number(u("focus")),
+            "focus_product": _taste_product(u("focus"), u("taste")),
             "n_items": f"1 + CAST({u('items-2')} < 0.35D AS INT) "
             f"+ CAST({u('items-3')} < 0.1D AS INT)",
         },
@@ -303,7 +329,8 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
         },
     )
     return finished.drop("browse", "tail", "n_items", "device", "app_devices", "cookies",
-                         "first_day", "last_day", "unsubscribe_day")
+                         "first_day", "last_day", "unsubscribe_day", "churn_day",
+                         "offer_affinity", "taste")
 
 
 def sessions_truth(sessions: DataFrame) -> DataFrame:

@@ -27,7 +27,9 @@ from journeylake.generator.model import (
     ANONYMOUS,
     CHURNER,
     NEW,
+    OFFER_AFFINITY_MAX,
     SEGMENTS,
+    TASTE_FAMILIES,
     UNSUBSCRIBE_SHARE,
     segment_value,
 )
@@ -47,7 +49,7 @@ DEVICE_TYPE = "STRUCT<device_id: STRING, app_cookie: STRING, kind: STRING, share
 
 VISITOR_COLUMNS = (
     "kind", "person", "customer_id", "segment", "email", "first_day", "last_day",
-    "unsubscribe_day", "cookies", "app_devices",
+    "unsubscribe_day", "churn_day", "offer_affinity", "taste", "cookies", "app_devices",
 )
 
 
@@ -83,8 +85,8 @@ def build_customers(
 
     Columns: kind, person, customer_id, segment, first_name, last_name, email, handle,
     signup_day, churn_day, unsubscribe_day (epoch days), first_day, last_day (the active days
-    inside the window), cookies (array), app_devices (array of DEVICE_TYPE), phone_id,
-    home_city, home_store.
+    inside the window), offer_affinity, taste (see `model`), cookies (array), app_devices (array
+    of DEVICE_TYPE), phone_id, home_city, home_store.
     """
     seed, n = settings.seed, settings.customers
 
@@ -170,6 +172,8 @@ def build_customers(
         described,
         ["person", "segment", "first_name", "last_name", "signup_day", "churn_day", "home_city"],
         {
+            "offer_affinity": f"{lit(OFFER_AFFINITY_MAX)} * pow({u('offer-affinity')}, 3)",
+            "taste": integer_below(u("taste"), TASTE_FAMILIES),
             "kind": lit(CUSTOMER),
             "customer_id": "format_string('C%06d', person)",
             "email": "concat(lower(concat_ws('.', first_name, last_name, CAST(person AS STRING))),"
@@ -207,6 +211,10 @@ def build_anonymous_visitors(
             "first_day": lit(window.first_day),
             "last_day": lit(window.last_day),
             "unsubscribe_day": "CAST(NULL AS INT)",
+            "churn_day": "CAST(NULL AS INT)",
+            # Visitors who never log in still have a taste; they never buy, so no affinity.
+            "offer_affinity": "0D",
+            "taste": integer_below(uniform(settings.seed, "anonymous-taste", "id"), TASTE_FAMILIES),
             "cookies": f"array({cookie_id(settings.seed, _ANONYMOUS_COOKIE, 'id', 0)})",
             "app_devices": f"CAST(array() AS ARRAY<{DEVICE_TYPE}>)",
         },
@@ -219,14 +227,16 @@ def visitors(customers: DataFrame, anonymous: DataFrame) -> DataFrame:
 
 
 def customers_truth(customers: DataFrame) -> DataFrame:
-    """customer_id, segment, email, handle, signup_date, churned, churn_date."""
+    """customer_id, segment, email, handle, signup_date, churned, churn_date, unsubscribe_date,
+    offer_affinity, taste."""
     return select(
         customers,
-        ["customer_id", "segment", "email", "handle"],
+        ["customer_id", "segment", "email", "handle", "offer_affinity", "taste"],
         {
             "signup_date": day_to_date("signup_day"),
             "churned": "churn_day IS NOT NULL",
             "churn_date": day_to_date("churn_day"),
+            "unsubscribe_date": day_to_date("unsubscribe_day"),
         },
     )
 

@@ -48,7 +48,8 @@ class GeneratedData:
     geolocation: DataFrame
     transactions: DataFrame
     stores: DataFrame
-    # customer_id, segment, email, handle, signup_date, churned, churn_date
+    # customer_id, segment, email, handle, offer_affinity, taste, signup_date, churned,
+    # churn_date, unsubscribe_date
     customers: DataFrame
     # identifier_type, identifier, customer_id, shared
     identity_links: DataFrame

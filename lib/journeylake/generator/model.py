@@ -58,6 +58,22 @@ UNSUBSCRIBE = "unsubscribe"
 
 # Chance that a churner unsubscribes from the newsletter in the days before the churn date.
 UNSUBSCRIBE_SHARE = 0.6
+# Churners disengage before they leave: their session rate falls linearly over this many days
+# before the churn date, to DISENGAGED_RATE of the segment's rate on the last day.
+DISENGAGEMENT_DAYS = 14
+DISENGAGED_RATE = 0.3
+
+# Deal-proneness, the person-level driver of purchase: at each browsing step a person clicks an
+# offer with probability offer_affinity, on top of the browsing chain's own offer clicks.
+# offer_affinity = OFFER_AFFINITY_MAX * u^3 (u uniform per person, any segment): most people
+# rarely click offers, a few click them in almost every visit, and since an offer click adds
+# TOUCHPOINT_EFFECTS["offer_click"] to a visit's log-odds, those few buy more often.
+OFFER_AFFINITY_MAX = 0.3
+# Taste: the catalogue has TASTE_FAMILIES product families (product number mod families). A
+# person's focus product is from their own family with probability TASTE_LOYALTY, else from the
+# whole catalogue; personal recommendations should find it, a popularity list cannot.
+TASTE_FAMILIES = 8
+TASTE_LOYALTY = 0.6
 
 
 def segment_value(segment: Sql, attribute: str) -> Sql:
@@ -87,4 +103,10 @@ def truth() -> dict[str, Any]:
         "purchase_model": "p = 1 / (1 + exp(-(segment base + sum of effects of the distinct "
         "touchpoint types in the session before add_to_cart/checkout_start/purchase)))",
         "unsubscribe_share_of_churners": UNSUBSCRIBE_SHARE,
+        "churner_disengagement": {"days_before_churn": DISENGAGEMENT_DAYS,
+                                  "rate_on_last_day": DISENGAGED_RATE},
+        "offer_affinity": f"{OFFER_AFFINITY_MAX} * u^3 per person: chance of an extra offer "
+        "click at each browsing step",
+        "taste": {"families": TASTE_FAMILIES, "loyalty": TASTE_LOYALTY,
+                  "family_of_product": f"(product number - 1) mod {TASTE_FAMILIES}"},
     }

@@ -119,6 +119,8 @@ def transactions_input(orders: DataFrame) -> DataFrame:
         _attributes({
             "order_id": F.col("order_id"), "store_id": F.col("store_id"),
             "items": F.size("items"), "channel": F.col("channel"),
+            # The basket's products, comma-separated: what recommendations learn from.
+            "product_ids": F.array_join(F.col("items.product_id"), ","),
         }).alias("attributes"),
         F.col("amount").cast("decimal(18,2)").alias("revenue"),
         F.col("currency"),
