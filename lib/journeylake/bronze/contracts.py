@@ -2,7 +2,9 @@
 way it breaks its contract.
 
 Every field is first read as text, so a wrong type is reported as a reason instead of silently
-becoming NULL, and then converted with the `try_*` functions. All of it is Spark SQL: no UDFs.
+becoming NULL, and then converted with the `try_*` functions. A missing value (its column is not
+in the file, or it is NULL or blank) takes the field's `default` when it has one; a derived field
+(`derive_from`) is a SHA-256 of other fields' typed values. All of it is Spark SQL: no UDFs.
 """
 
 from __future__ import annotations
@@ -20,11 +22,17 @@ from journeylake.core.source_spec import (
     PRIMITIVE_TYPES,
     FieldSpec,
     SourceSpec,
+    spark_type,
 )
 
 TIMESTAMP_FORMATS = ("iso8601", "epoch_millis", "epoch_seconds")
 _CORRUPT = "_corrupt_record"
 _EXTRA = "_extra_columns"
+# The canonical text a hashed key is computed from: each value as text, NULL as a NUL character
+# (not "": NULL and "" are different values), joined by a control character. Values without
+# NULLs hash as they did before the marker existed, so stored `hash_key` keys stay valid.
+HASH_SEPARATOR = "\u0001"
+HASH_NULL = "\u0000"
 
 
 class ContractError(UserError, ValueError):
@@ -32,8 +40,9 @@ class ContractError(UserError, ValueError):
 
 
 def check_json_types(spark: SparkSession, source: SourceSpec) -> None:
-    """Fail with the field's name when a `json:` type is not a Spark DDL type; Spark itself would
-    only fail later, deep inside the first query."""
+    """Fail with the field's name when a `json:` type is not a Spark DDL type, or its default
+    does not parse as one; Spark itself would only fail later, deep inside the first query (or
+    turn the default into NULL)."""
     for spec in source.fields:
         if not spec.type.startswith(JSON_PREFIX):
             continue
@@ -46,15 +55,23 @@ def check_json_types(spark: SparkSession, source: SourceSpec) -> None:
                 f"sources.{source.name}.fields.{spec.name}.type: {ddl!r} is not a Spark DDL "
                 f"type ({first_line})"
             ) from None
+        if spec.default is not None:
+            parsed = spark.range(1).select(default_value(spec).isNotNull()).first()
+            if not (parsed and parsed[0]):
+                raise ContractError(
+                    f"sources.{source.name}.fields.{spec.name}.default: {spec.default!r} is not "
+                    f"a JSON value of type {ddl}"
+                )
 
 
 def source_text_schema(source: SourceSpec) -> StructType:
-    """Every source column as text, in contract order."""
-    return StructType([StructField(spec.source_name, StringType()) for spec in source.fields])
+    """Every column of a landed file as text, in file order (`SourceSpec.file_columns`)."""
+    return StructType([StructField(name, StringType()) for name in source.file_columns])
 
 
 def parse_raw(raw: DataFrame, source: SourceSpec) -> DataFrame:
-    """Parse `_raw` lines into one text column per source field plus `_malformed`.
+    """Parse `_raw` lines into one text column per read field (named by its source column; NULL
+    for a field whose column is not in the file) plus `_malformed`.
 
     Needs `_raw`; keeps every input column. CSV header lines must already be removed.
     """
@@ -78,7 +95,14 @@ def parse_raw(raw: DataFrame, source: SourceSpec) -> DataFrame:
     with_parsed = raw.withColumn("_parsed", parsed)
     return with_parsed.select(
         *raw.columns,
-        *[F.col("_parsed")[spec.source_name].alias(spec.source_name) for spec in source.fields],
+        *[
+            (
+                F.col("_parsed")[spec.source_name]
+                if source.in_file(spec)
+                else F.lit(None).cast("string")
+            ).alias(spec.source_name)
+            for spec in source.read_fields
+        ],
         malformed.alias("_malformed"),
     )
 
@@ -99,7 +123,7 @@ def csv_options(source: SourceSpec) -> dict[str, str]:
 
 def header_tokens(raw: Column, source: SourceSpec) -> Column:
     """The fields of a CSV line as an array of text, to recognise header lines."""
-    width = len(source.fields) + 1
+    width = len(source.file_columns) + 1
     parsed = F.from_csv(
         raw, _ddl_of_text_columns([f"c{i}" for i in range(width)]), csv_options(source)
     )
@@ -130,6 +154,65 @@ def typed_value(spec: FieldSpec, text: Column) -> Column:
     if type_name == "string":
         return text
     return text.try_cast(PRIMITIVE_TYPES.get(type_name, type_name))
+
+
+def default_value(spec: FieldSpec) -> Column:
+    """The field's default as a value of its type. Dates and timestamps are ISO-8601 (a cast,
+    not the file's `format`); the default was checked against the type when the configuration
+    was loaded (`journeylake.core.source_spec.check_default`)."""
+    if spec.default is None:
+        return F.lit(None).cast(spark_type(spec.type))
+    if spec.type.startswith(JSON_PREFIX):
+        return F.from_json(F.lit(spec.default), spark_type(spec.type), {"mode": "PERMISSIVE"})
+    return F.lit(spec.default).cast(spark_type(spec.type))
+
+
+def value_or_default(spec: FieldSpec, text: Column) -> Column:
+    """The typed value of `text` (the field as it arrived, blank as NULL), or the field's
+    default where `text` is NULL. A value that is present but invalid stays NULL: a default
+    fills a gap, it never hides a bad value."""
+    if spec.default is None:
+        return typed_value(spec, text)
+    return F.when(text.isNull(), default_value(spec)).otherwise(typed_value(spec, text))
+
+
+def hash_of(values: Sequence[Column]) -> Column:
+    """SHA-256 (64 hex characters) of `values` as canonical text: each cast to string, NULL
+    as its own marker, joined by a control character. The same values give the same hash on
+    every load and in every batch, which duplicate detection and idempotent loads rely on.
+
+    Timestamps are hashed as the session time zone renders them (`spark.sql.session.timeZone`,
+    UTC in conf/base.yaml: changing it changes the keys of epoch-based times), decimals with
+    their scale (`10.00`).
+    """
+    parts = [F.coalesce(value.cast("string"), F.lit(HASH_NULL)) for value in values]
+    return F.sha2(F.concat_ws(HASH_SEPARATOR, *parts), 256)
+
+
+def derived_value(spec: FieldSpec) -> Column:
+    """A derived field: the hash of its `derive_from` fields (typed, defaults applied), NULL
+    when any of them is missing."""
+    inputs = [F.col(name) for name in spec.derive_from]
+    complete = F.lit(True)
+    for value in inputs:
+        complete = complete & value.isNotNull()
+    return F.when(complete, hash_of(inputs))
+
+
+def derivation_problem(spec: FieldSpec) -> Column:
+    """A `missing_required` problem naming the inputs a derived field lacks, NULL otherwise."""
+    lacking = F.filter(
+        F.array(*[F.when(F.col(name).isNull(), F.lit(name)) for name in spec.derive_from]),
+        lambda name: name.isNotNull(),
+    )
+    return _problem(
+        F.size(lacking) > 0,
+        "missing_required",
+        F.concat(
+            F.lit(f"{spec.name} cannot be derived without a valid "),
+            F.array_join(lacking, ", "),
+        ),
+    )
 
 
 def _parse_timestamp(text: Column, fmt: str) -> Column:
@@ -167,7 +250,7 @@ def field_problems(spec: FieldSpec, text: Column, typed: Column) -> list[Column]
         type_label = f"timestamp in format {spec.format}"
     problems = [
         _problem(
-            text.isNull() & F.lit(spec.required),
+            text.isNull() & F.lit(spec.required and spec.default is None),
             "missing_required",
             f"required field {spec.name} is missing",
         ),
@@ -230,23 +313,26 @@ def apply_contract(
     `_source_file`, ...). A malformed record gets exactly one problem: the other rules would only
     repeat it.
     """
+    read = source.read_fields
     passthrough = [
-        c
-        for c in parsed.columns
-        if c not in {s.source_name for s in source.fields} and c != "_malformed"
+        c for c in parsed.columns if c not in {s.source_name for s in read} and c != "_malformed"
     ]
-    texts = {spec.name: _blank_to_null(F.col(spec.source_name)) for spec in source.fields}
+    texts = {spec.name: _blank_to_null(F.col(spec.source_name)) for spec in read}
     typed = parsed.select(
         *passthrough,
         "_malformed",
-        *[texts[spec.name].alias(f"_text_{spec.name}") for spec in source.fields],
-        *[typed_value(spec, texts[spec.name]).alias(spec.name) for spec in source.fields],
+        *[texts[spec.name].alias(f"_text_{spec.name}") for spec in read],
+        *[value_or_default(spec, texts[spec.name]).alias(spec.name) for spec in read],
     )
+    derived = [spec for spec in source.fields if spec.derived]
+    for spec in derived:
+        typed = typed.withColumn(spec.name, derived_value(spec))
     problems: list[Column] = [
         problem
-        for spec in source.fields
+        for spec in read
         for problem in field_problems(spec, F.col(f"_text_{spec.name}"), F.col(spec.name))
     ]
+    problems += [derivation_problem(spec) for spec in derived]
     if source.event_time:
         event_time = F.col(source.event_time)
         horizon = ingested_at + F.expr(f"INTERVAL {int(max_future_hours * 3600)} SECONDS")
@@ -273,17 +359,18 @@ def apply_contract(
     result = typed.withColumn(ERRORS, errors).withColumn(RECORD_KEY, record_key(source))
     if source.event_time:
         result = result.withColumn(EVENT_DATE, F.to_date(source.event_time))
-    return result.drop("_malformed", *[f"_text_{spec.name}" for spec in source.fields])
+    return result.drop("_malformed", *[f"_text_{spec.name}" for spec in read])
 
 
 def record_key(source: SourceSpec) -> Column:
-    """The identity of a record: its natural key, or a SHA-256 of the key columns."""
-    parts = [F.coalesce(F.col(name).cast("string"), F.lit("")) for name in source.key]
+    """The identity of a record: its natural key, or (`hash_key`) the same SHA-256 of the key
+    fields a `derive_from` field would be (`hash_of`)."""
     if source.hash_key:
-        return F.sha2(F.concat_ws("\u0001", *parts), 256)
-    if len(parts) == 1:
+        return hash_of([F.col(name) for name in source.key])
+    if len(source.key) == 1:
         return F.col(source.key[0]).cast("string")
-    return F.concat_ws("|", *parts)
+    return F.concat_ws("|", *[F.coalesce(F.col(name).cast("string"), F.lit("")) for name in
+                               source.key])
 
 
 def contract_columns(source: SourceSpec) -> Sequence[str]:

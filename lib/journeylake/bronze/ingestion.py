@@ -62,17 +62,18 @@ def check_header(first_line: str, source: SourceSpec, file_path: str) -> None:
     """Fail the batch, naming the file, when a CSV file's header is not the contract's columns.
 
     Columns are matched by position, so a different name or order would silently shift values
-    into the wrong fields; a renamed column is a `source:` mapping in conf/sources.
+    into the wrong fields; a renamed column is a `source:` mapping in conf/sources, a file with
+    other columns or another order lists them in `csv.columns`.
     """
-    expected = [spec.source_name for spec in source.fields]
+    expected = list(source.file_columns)
     found = next(
         csv.reader([first_line], delimiter=source.csv.delimiter, quotechar=source.csv.quote), []
     )
     if [token.strip() for token in found] != expected:
         raise ContractError(
             f"{file_path}: header {found} does not match source {source.name!r}, which expects "
-            f"{expected} in this order; map renamed columns with `source:` in "
-            f"conf/sources/{source.name}.yaml"
+            f"{expected} in this order; map renamed columns with `source:`, or list the file's "
+            f"own columns in `csv.columns`, in conf/sources/{source.name}.yaml"
         )
 
 
@@ -83,7 +84,7 @@ def split_lines(lines: DataFrame, source: SourceSpec) -> tuple[DataFrame, Column
     """
     blank = F.trim(F.col(RAW)) == ""
     if source.format == "csv" and source.csv.header:
-        names = F.array(*[F.lit(spec.source_name) for spec in source.fields])
+        names = F.array(*[F.lit(name) for name in source.file_columns])
         header = ~blank & (header_tokens(F.col(RAW), source) == names)
     else:
         header = F.lit(False)

@@ -25,7 +25,7 @@ from journeylake.bronze.ingestion import (
     with_ingestion_metadata,
 )
 from journeylake.bronze.tables import BATCH_ID, ERRORS, RAW, RECORD_KEY, SOURCE_FILE
-from journeylake.core.config import FieldSpec, SourceSpec
+from journeylake.core.config import CsvOptions, FieldSpec, SourceSpec
 
 AT = datetime(2026, 7, 1, 12, 0, 0)
 ORDERS = SourceSpec(
@@ -138,6 +138,33 @@ def test_header_in_another_order_fails_naming_the_file() -> None:
     with pytest.raises(ContractError, match=r"a\.csv: header \['amount', 'order_id'\]"):
         check_header("amount,order_id", ORDERS, "a.csv")
     check_header("order_id,amount", ORDERS, "a.csv")
+
+
+# A file with fewer columns than the contract has fields, in its own order.
+MINIMAL = SourceSpec(
+    name="orders",
+    format="csv",
+    path="orders",
+    key=("order_id",),
+    csv=CsvOptions(columns=("customer", "amount")),
+    fields=(
+        FieldSpec("order_id", derive_from=("customer_id", "amount")),
+        FieldSpec("amount", type="double"),
+        FieldSpec("customer_id", source="customer"),
+        FieldSpec("currency", default="EUR"),
+    ),
+)
+
+
+def test_a_file_with_its_own_columns_is_checked_and_split_by_them(spark: SparkSession) -> None:
+    check_header("customer,amount", MINIMAL, "a.csv")
+    with pytest.raises(ContractError, match=r"a\.csv: header \['amount', 'customer'\] .* expects "
+                       r"\['customer', 'amount'\]"):
+        check_header("amount,customer", MINIMAL, "a.csv")
+    df = lines(spark, ("customer,amount", "f1"), ("C1,5", "f1"))
+    records, _, header = split_lines(df, MINIMAL)
+    assert [r[RAW] for r in records.collect()] == ["C1,5"]
+    assert df.where(header).count() == 1
 
 
 def test_only_files_not_yet_ingested_are_new(spark: SparkSession) -> None:

@@ -89,8 +89,9 @@ def test_orders_and_store_visits_become_conversions_and_visits(
          ("o2", "o2", None, "h2", "S01", AT, [], Decimal("5.00"), "EUR", "store"),
          ("o3", "o3", "C3", None, "online", AT, [], Decimal("7.00"), "EUR", "app")],
         "_record_key string, order_id string, customer_id string, email_hash string, "
-        "store_id string, ts timestamp, items array<string>, amount decimal(18,2), "
-        "currency string, channel string",
+        "store_id string, ts timestamp, "
+        "items array<struct<product_id:string,quantity:int,unit_price:decimal(18,2)>>, "
+        "amount decimal(18,2), currency string, channel string",
     )
     visits = spark.createDataFrame(
         [("sv_1", "dv1", "S01", AT, AT, 12.0)],
@@ -102,6 +103,30 @@ def test_orders_and_store_visits_become_conversions_and_visits(
         "o1": ("purchase", "direct"), "o2": ("store_purchase", "store"),
         "o3": ("purchase", "app"), "sv_1": ("store_visit", "store"),
     }
+
+
+def test_an_order_without_email_or_items_is_a_purchase_with_its_revenue(
+    spark: SparkSession, silver_conf
+) -> None:  # noqa: ANN001
+    # What a contract of only customer, date and amount gives: email and items NULL, the order
+    # at midnight of its day, store and channel from the contract's defaults.
+    orders = spark.createDataFrame(
+        [("k1", "k1", "C1", None, "online", datetime(2026, 5, 3), None, Decimal("19.99"),
+          "EUR", "online")],
+        "_record_key string, order_id string, customer_id string, email_hash string, "
+        "store_id string, ts timestamp, "
+        "items array<struct<product_id:string,quantity:int,unit_price:decimal(18,2)>>, "
+        "amount decimal(18,2), currency string, channel string",
+    )
+    row = transactions_input(orders).first()
+    assert (row.ts, row.revenue, row.currency, row.source_value) == (
+        datetime(2026, 5, 3), Decimal("19.99"), "EUR", "online")
+    # The customer is the only identifier that can name the person (no email).
+    assert [node.split("|")[1:] for node in row.candidates if node is not None] == [
+        ["customer", "C1"]]
+    # No basket: no item count or product list (not an item count of -1 or 0).
+    assert row.attributes == {"order_id": "k1", "store_id": "online", "channel": "online"}
+    assert labelled(transactions_input(orders), silver_conf) == {"k1": ("purchase", "direct")}
 
 
 def test_a_rule_that_is_not_valid_sql_is_reported_with_its_position(
