@@ -87,8 +87,19 @@ def table_exists(spark: SparkSession, config: Config, table: Table) -> bool:
     return DeltaTable.isDeltaTable(spark, config.table_path(_name(table)))
 
 
-def read_table(spark: SparkSession, config: Config, table: Table) -> DataFrame:
-    return spark.read.format("delta").load(config.table_path(_name(table)))
+def read_table(spark: SparkSession, config: Config, table: Table, version: int | None = None
+               ) -> DataFrame:
+    """The table, or its state at Delta `version` (time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(config.table_path(_name(table)))
+
+
+def table_version(spark: SparkSession, config: Config, table: Table) -> int:
+    """The table's latest Delta version: what a model trained on it records."""
+    latest = DeltaTable.forPath(spark, config.table_path(_name(table))).history(1)
+    return int(latest.select("version").first()[0])
 
 
 def read_table_or_empty(
@@ -199,6 +210,23 @@ def overwrite_table(
         .save(config.table_path(_name(table)))
     )
     register(spark, config, _name(table))
+
+
+def overwrite_partitions(
+    spark: SparkSession, config: Config, table: TableSpec, rows: DataFrame
+) -> None:
+    """Replace the partitions (of the spec's partition columns) that `rows` has, keep the
+    others: one Delta transaction (dynamic partition overwrite)."""
+    if not table.partition_by:
+        raise ValueError(f"overwrite_partitions into {table.name} needs partition columns")
+    (
+        _conformed(table, rows).write.format("delta")
+        .mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy(*table.partition_by)
+        .save(config.table_path(table.name))
+    )
+    register(spark, config, table.name)
 
 
 def insert_new(
