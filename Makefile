@@ -6,7 +6,7 @@ JARS := .jars
 export JOURNEYLAKE_JARS_DIR := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(PY))
 
-.PHONY: setup venv jars test test-fast run bench lint clean secrets
+.PHONY: setup venv jars test test-fast run bench lint clean secrets mlflow-ui
 
 setup: venv jars
 
@@ -38,10 +38,16 @@ data/secrets/pii.key:
 	mkdir -p data/secrets && chmod 700 data/secrets
 	$(PY) -c "import secrets; print(secrets.token_hex(32))" > $@ && chmod 600 $@
 
+# The MLflow UI on the runs and registry the jobs write (models.mlflow: the SQLite store and
+# artifacts under data/mlflow), bound to 127.0.0.1 on models.mlflow.ui_port; it prints the URL.
+mlflow-ui: venv
+	$(PY) -m journeylake.models.tracking --env local
+
 bench: setup
 	$(PY) bench/run_bench.py
 	$(PY) bench/silver_bench.py --customers 6500 --days 30
 	$(PY) bench/graph_bench.py
+	$(PY) bench/models_bench.py --persons 100000
 
 lint: venv
 	$(VENV)/bin/ruff check lib jobs tests bench deploy
