@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Submit a journeylake job to a Spark cluster (or local mode) with the jars of `make setup`.
 #
-#   deploy/spark-submit.sh JOB [job options...]        JOB: generate | ingest | silver | gold | run | tables
+#   deploy/spark-submit.sh JOB [job options...]        JOB: generate | ingest | silver | gold | train | score | run | tables
 #
 # Environment:
 #   SPARK_MASTER      spark://host:7077, yarn, k8s://..., local[2] (default: local[2])
@@ -10,7 +10,7 @@
 #   SUBMIT_OPTS       extra spark-submit options, e.g. "--executor-memory 4g --num-executors 4"
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-job=${1:?"usage: deploy/spark-submit.sh JOB [options]; JOB is generate, ingest, silver, gold, run or tables"}
+job=${1:?"usage: deploy/spark-submit.sh JOB [options]; JOB is generate, ingest, silver, gold, train, score, run or tables"}
 shift
 [[ -f "$root/jobs/$job.py" ]] || { echo "no job $job in $root/jobs" >&2; exit 2; }
 

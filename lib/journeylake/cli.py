@@ -14,6 +14,9 @@ COMMANDS = {
     "silver": ("journeylake.silver.job", "identity map, unified timeline, store visits, sessions"),
     "gold": ("journeylake.gold.job",
              "journeys, journey graph, funnels, cohorts, attribution, social influence"),
+    "train": ("journeylake.models.job:main_train",
+              "features, segments, propensity scores, CLV, recommendations; MLflow registry"),
+    "score": ("journeylake.models.job:main_score", "score customers with the champion models"),
     "run": ("journeylake.pipeline", "the whole pipeline on the configured environment"),
     "tables": ("journeylake.explore.table_list",
                "list lakehouse tables with row counts and locations"),
@@ -40,8 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    module = importlib.import_module(COMMANDS[command][0])
-    return run_main(command, module.main, rest)
+    # "package.module" runs its `main`; "package.module:function" names another.
+    module_name, _, function = COMMANDS[command][0].partition(":")
+    module = importlib.import_module(module_name)
+    return run_main(command, getattr(module, function or "main"), rest)
 
 
 if __name__ == "__main__":

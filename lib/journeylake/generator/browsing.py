@@ -233,9 +233,10 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
         "WHEN channel = 'email' THEN array('email_click') ELSE array('page_view') END"
     )
     steps = f"({integer_below(u('steps'), segment_value('segment', 'max_browse_steps'))} + 1)"
+    following = _next_event("element_at(_events, -1)", u("step", "_step"), u("offer", "_step"))
     browsing = (
         f"aggregate(sequence(1, {steps}), {entry}, (_events, _step) -> concat(_events, "
-        f"array({_next_event('element_at(_events, -1)', u('step', '_step'), u('offer', '_step'))})))"
+        f"array({following})))"
     )
     with_journey = extend(
         with_identity,

@@ -122,8 +122,10 @@ def build_customers(
             "signup_day": f"CAST(CASE WHEN segment = {lit(NEW)} "
             f"THEN {window.first_day} + floor({u('signup')} * {max(1, math.floor(days * 0.7))}) "
             f"ELSE {window.first_day - 30} - floor({u('signup')} * 1065) END AS INT)",
+            # Churners leave all through the window, and some only after it (still active in
+            # the data, as real would-be churners are).
             "churn_day": f"CAST(CASE WHEN segment = {lit(CHURNER)} THEN {window.first_day} + "
-            f"greatest(1, floor({days} * (0.25D + {u('churn')} * 0.6D))) END AS INT)",
+            f"greatest(1, floor({days} * (0.2D + {u('churn')} * 0.9D))) END AS INT)",
             "has_handle": f"{u('handle')} < {segment_value('segment', 'social_share')}",
             "home_city": integer_below(u("city"), cities_used(settings.stores)),
             "has_app": has_app,
@@ -172,7 +174,7 @@ def build_customers(
         described,
         ["person", "segment", "first_name", "last_name", "signup_day", "churn_day", "home_city"],
         {
-            "offer_affinity": f"{lit(OFFER_AFFINITY_MAX)} * pow({u('offer-affinity')}, 3)",
+            "offer_affinity": f"{lit(OFFER_AFFINITY_MAX)} * pow({u('offer-affinity')}, 2)",
             "taste": integer_below(u("taste"), TASTE_FAMILIES),
             "kind": lit(CUSTOMER),
             "customer_id": "format_string('C%06d', person)",

@@ -65,10 +65,10 @@ DISENGAGED_RATE = 0.3
 
 # Deal-proneness, the person-level driver of purchase: at each browsing step a person clicks an
 # offer with probability offer_affinity, on top of the browsing chain's own offer clicks.
-# offer_affinity = OFFER_AFFINITY_MAX * u^3 (u uniform per person, any segment): most people
-# rarely click offers, a few click them in almost every visit, and since an offer click adds
+# offer_affinity = OFFER_AFFINITY_MAX * u^2 (u uniform per person, any segment): many people
+# rarely click offers, some click them in almost every visit, and since an offer click adds
 # TOUCHPOINT_EFFECTS["offer_click"] to a visit's log-odds, those few buy more often.
-OFFER_AFFINITY_MAX = 0.3
+OFFER_AFFINITY_MAX = 0.6
 # Taste: the catalogue has TASTE_FAMILIES product families (product number mod families). A
 # person's focus product is from their own family with probability TASTE_LOYALTY, else from the
 # whole catalogue; personal recommendations should find it, a popularity list cannot.
@@ -105,7 +105,7 @@ def truth() -> dict[str, Any]:
         "unsubscribe_share_of_churners": UNSUBSCRIBE_SHARE,
         "churner_disengagement": {"days_before_churn": DISENGAGEMENT_DAYS,
                                   "rate_on_last_day": DISENGAGED_RATE},
-        "offer_affinity": f"{OFFER_AFFINITY_MAX} * u^3 per person: chance of an extra offer "
+        "offer_affinity": f"{OFFER_AFFINITY_MAX} * u^2 per person: chance of an extra offer "
         "click at each browsing step",
         "taste": {"families": TASTE_FAMILIES, "loyalty": TASTE_LOYALTY,
                   "family_of_product": f"(product number - 1) mod {TASTE_FAMILIES}"},
