@@ -412,6 +412,7 @@ def _validate(data: Mapping[str, Any]) -> Config:
         validate_source(source)
     _validate_silver(config)
     _validate_gold(config)
+    _validate_models(config)
     return config
 
 
@@ -444,6 +445,50 @@ def _validate_gold(config: Config) -> None:
             raise ConfigError(f"{where}.window_hours: must be positive")
         if funnel.order not in ("strict", "any"):
             raise ConfigError(f"{where}.order: {funnel.order!r} is not one of strict, any")
+
+
+# The models' choices, named here so a typo fails before Spark starts (the model modules use the
+# same names).
+PROPENSITY_TARGETS = ("purchase", "churn", "unsubscribe")
+CLUSTERING_ALGORITHMS = ("kmeans", "bisecting_kmeans", "gaussian_mixture")
+
+
+def _validate_models(config: Config) -> None:
+    models = config.models
+    if models.feature_window_days < 1:
+        raise ConfigError("models.feature_window_days: must be at least 1")
+    segmentation = models.segmentation
+    unknown = [a for a in segmentation.algorithms if a not in CLUSTERING_ALGORITHMS]
+    if unknown or not segmentation.algorithms:
+        raise ConfigError(f"models.segmentation.algorithms: {list(segmentation.algorithms)}; "
+                          f"each one of {', '.join(CLUSTERING_ALGORITHMS)}")
+    if not 2 <= segmentation.k_min <= segmentation.k_max:
+        raise ConfigError("models.segmentation: need 2 <= k_min <= k_max, got "
+                          f"{segmentation.k_min}..{segmentation.k_max}")
+    propensity = models.propensity
+    unknown = [t for t in propensity.targets if t not in PROPENSITY_TARGETS]
+    if unknown:
+        raise ConfigError(f"models.propensity.targets: {unknown} unknown; each one of "
+                          f"{', '.join(PROPENSITY_TARGETS)}")
+    for name in ("label_days", "training_references", "gbt_max_iter", "leads"):
+        if getattr(propensity, name) < 1:
+            raise ConfigError(f"models.propensity.{name}: must be at least 1")
+    if propensity.cv_folds < 2:
+        raise ConfigError("models.propensity.cv_folds: must be at least 2")
+    if propensity.selection_metric not in ("auc_pr", "auc_roc"):
+        raise ConfigError(f"models.propensity.selection_metric: {propensity.selection_metric!r} "
+                          "is not one of auc_pr, auc_roc")
+    if propensity.calibration not in ("isotonic", "platt"):
+        raise ConfigError(f"models.propensity.calibration: {propensity.calibration!r} is not "
+                          "one of isotonic, platt")
+    if models.clv.horizon_days < 1 or models.clv.holdout_days < 1:
+        raise ConfigError("models.clv.horizon_days and holdout_days: must be at least 1")
+    recommendations = models.recommendations
+    if recommendations.k < 1 or recommendations.holdout_days < 1:
+        raise ConfigError("models.recommendations.k and holdout_days: must be at least 1")
+    if not (0 < recommendations.min_support <= 1 and 0 < recommendations.min_confidence <= 1):
+        raise ConfigError("models.recommendations.min_support and min_confidence: must be in "
+                          "(0, 1]")
 
 
 def _validate_currency(currency: CurrencySettings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -39,3 +40,15 @@ def test_a_source_field_of_an_unknown_type_is_named() -> None:
 def test_gold_settings_are_validated_with_the_rest() -> None:
     with pytest.raises(ConfigError, match="gold.graph_scope: 'visit' is not one of"):
         load_config("local", ["gold.graph_scope=visit"], conf_dir=CONF_DIR)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("models.propensity.targets=[purchase,upsell]", "targets: ['upsell'] unknown"),
+    ("models.propensity.calibration=sigmoid", "models.propensity.calibration: 'sigmoid'"),
+    ("models.segmentation.k_min=1", "need 2 <= k_min <= k_max"),
+    ("models.segmentation.algorithms=[dbscan]", "models.segmentation.algorithms"),
+    ("models.propensity.cv_folds=1", "models.propensity.cv_folds: must be at least 2"),
+])
+def test_model_settings_are_validated_before_spark(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("local", [override], conf_dir=CONF_DIR)
