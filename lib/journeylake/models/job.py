@@ -27,6 +27,7 @@ from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config
 from journeylake.core.errors import UserError
+from journeylake.core.frames import union_all
 from journeylake.core.job_runner import (
     JobError,
     config_from_args,
@@ -443,6 +444,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
         F.col("model_version").alias("_old_version"))
     scored_at = utc_now()
     fresh = []
+    champions: dict[str, tuple[PipelineModel, int]] = {}
     for target in config.models.propensity.targets:
         try:
             model, version = tracking.load_champion(spark, config, target)
@@ -450,6 +452,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
             log.warning("not scoring %s: %s", target, missing)
             outcome.skipped[target] = str(missing)
             continue
+        champions[target] = (model, version)
         cuts = tracking.version_dict(config, target, version, DECILES_FILE)["cuts"]
         inputs = model.stages[0].getInputCols()
         before = previous.where(F.col("model") == target).drop("model")
@@ -466,34 +469,31 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
         outcome.scored[target] = (version, rows.count())
         fresh.append(rows)
     if sum(persons for _, persons in outcome.scored.values()) > 0:
-        changed_rows = fresh[0]
-        for rows in fresh[1:]:
-            changed_rows = changed_rows.unionByName(rows)
+        changed_rows = union_all(fresh)
         # One MERGE for every model's changed persons: a kill leaves all or none.
         # Persons no longer in the features (merged into another by identity resolution)
         # lose their scores in the same transaction.
         gone = previous.join(current.select("person_id"), "person_id", "left_anti")
         lakehouse.replace_rows(spark, config, tables.SCORES, gone,
                                _stamp(changed_rows, run_id))
-        outcome.leads = _write_leads(spark, config, current, run_id)
+        outcome.leads = _write_leads(spark, config, current, champions, run_id)
     described.unpersist()
     return outcome
 
 
-def _write_leads(spark: SparkSession, config: Config, current: DataFrame, run_id: str) -> int:
-    """The top `models.propensity.leads` persons of each scored model, with their drivers."""
+def _write_leads(spark: SparkSession, config: Config, current: DataFrame,
+                 champions: dict[str, tuple[PipelineModel, int]], run_id: str) -> int:
+    """The top `models.propensity.leads` persons of each champion's model, with their drivers.
+    Every row of a scored model carries its champion's version (a new version re-scores all)."""
     settings = config.models.propensity
     scores = lakehouse.read_table(spark, config, tables.SCORES)
     ranked = scores.withColumn("rank", F.row_number().over(
         Window.partitionBy("model").orderBy(F.desc("probability"), "person_id"))).where(
         F.col("rank") <= settings.leads).cache()
     leads = []
-    for row in ranked.select("model", "model_version").distinct().collect():  # one per model
-        model = tracking.mlflow.spark.load_model(
-            f"models:/{tracking.registered_model_name(config, row.model)}/{row.model_version}")
-        importances = tracking.version_dict(config, row.model, row.model_version,
-                                            IMPORTANCES_FILE)
-        top = ranked.where(F.col("model") == row.model)
+    for target, (model, version) in champions.items():
+        importances = tracking.version_dict(config, target, version, IMPORTANCES_FILE)
+        top = ranked.where(F.col("model") == target)
         drivers = propensity_models.score_drivers(
             model, current.join(top.select("person_id"), "person_id"),
             model.stages[0].getInputCols(), importances, settings.lead_drivers)
@@ -504,10 +504,7 @@ def _write_leads(spark: SparkSession, config: Config, current: DataFrame, run_id
             "reference_date"))
     if not leads:
         return 0
-    combined = leads[0]
-    for frame in leads[1:]:
-        combined = combined.unionByName(frame)
-    lakehouse.overwrite_table(spark, config, tables.LEADS, _stamp(combined, run_id))
+    lakehouse.overwrite_table(spark, config, tables.LEADS, _stamp(union_all(leads), run_id))
     ranked.unpersist()
     return lakehouse.read_table(spark, config, tables.LEADS).count()
 
