@@ -7,9 +7,10 @@ The feature rows are synthetic (every column of gold_customer_features, for thre
 reference dates and one to score, drawn in Spark SQL with a planted purchase driver), so the
 benchmark measures the models, not the feature pipeline in front of them (`make run` and the
 silver benchmark measure that). Steps: segmentation (every algorithm for k 3..5), the purchase
-propensity model (LR and GBT with cross-validation, calibration), scoring with deciles, and the
-CLV fit on synthetic orders. Prints a Markdown table with wall seconds per step and the peak
-resident memory of the driver (the JVM and the Python process).
+propensity model (LR and GBT with cross-validation, calibration), scoring with deciles, the
+CLV fit on synthetic orders, and recommendations (ALS on synthetic interactions with top-k for
+every person, FPGrowth on synthetic baskets). Prints a Markdown table with wall seconds per
+step and the peak resident memory of the driver (the JVM and the Python process).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pyspark.sql import functions as F
 
 from journeylake.core.config import load_config
 from journeylake.core.spark_session import build_session
-from journeylake.models import clv, propensity, segmentation
+from journeylake.models import clv, propensity, recommendations, segmentation
 from journeylake.models.feature_catalogue import COUNT_FEATURES, FEATURES, numeric_features
 from journeylake.models.job import with_channel_shares
 
@@ -81,6 +82,27 @@ def synthetic_orders(spark: SparkSession, persons: int) -> DataFrame:
         (F.lit("2026-01-01").cast("timestamp") + F.make_interval(days=day.cast("int"))).alias(
             "ts"),
         (10 + F.abs(F.xxhash64("n", "id")) % 90).cast("double").alias("amount"))
+
+
+def synthetic_interactions(spark: SparkSession, persons: int, products: int = 500
+                           ) -> DataFrame:
+    """INTERACTION_COLUMNS: 3 to 12 products per person, skewed to the head of the catalogue."""
+    picks = spark.range(persons).select("id", F.explode(F.sequence(
+        F.lit(0), (2 + F.abs(F.xxhash64("id")) % 10).cast("int"))).alias("n"))
+    u = (F.abs(F.xxhash64("id", "n", F.lit("product"))) % 1_000_003) / 1_000_003.0
+    return picks.select(
+        F.concat(F.lit("p"), F.col("id").cast("string")).alias("person_id"),
+        F.concat(F.lit("P"), F.floor(F.pow(u, 2) * products).cast("string")).alias("product_id"),
+        (1 + F.abs(F.xxhash64("n", "id")) % 5).cast("double").alias("weight"),
+    ).groupBy("person_id", "product_id").agg(F.sum("weight").alias("weight"))
+
+
+def synthetic_baskets(interactions: DataFrame) -> DataFrame:
+    """BASKET_COLUMNS: one basket per person, the products they interacted with."""
+    return interactions.groupBy("person_id").agg(
+        F.array_sort(F.collect_set("product_id")).alias("items")).select(
+        F.col("person_id").alias("order_id"), "person_id",
+        F.lit("2026-06-30").cast("timestamp").alias("ts"), "items")
 
 
 def peak_memory_mib(spark: SparkSession) -> tuple[float, float]:
@@ -146,6 +168,19 @@ def main() -> None:
         return clv.predict_clv(summary, *fitted, 365).count()
 
     timed("CLV: BG/NBD + Gamma-Gamma fit and predict", clv_fit)
+    r = settings.recommendations
+    seen = synthetic_interactions(spark, args.persons).localCheckpoint()
+
+    def personal() -> int:
+        fit = recommendations.fit_als(seen, r.als_rank, r.als_reg_param, r.als_alpha,
+                                      r.als_max_iter, r.seed)
+        return recommendations.personal_recommendations(fit, seen, r.k).count()
+
+    timed(f"ALS (rank {r.als_rank}, {r.als_max_iter} iterations) and top-{r.k} for everybody",
+          personal)
+    timed("FPGrowth association rules", lambda: recommendations.also_bought(
+        recommendations.association_rules(synthetic_baskets(seen), r.min_support,
+                                          r.min_confidence), r.k).count())
     jvm, python = peak_memory_mib(spark)
     print(f"\n{args.persons:,} persons (`bench/models_bench.py --persons {args.persons}`), "
           f"winner {model.winner}\n")

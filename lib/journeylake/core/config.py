@@ -225,7 +225,7 @@ class PropensitySettings:
     # Training reference dates before the holdout one, each label_days apart.
     training_references: int = 2
     cv_folds: int = 3
-    logistic_reg_params: tuple[float, ...] = (0.0, 0.01, 0.1)
+    logistic_reg_params: tuple[float, ...] = (0.05, 0.1, 0.3)
     gbt_max_depths: tuple[int, ...] = (3, 5)
     gbt_max_iter: int = 30
     # "auc_pr" or "auc_roc": what picks the better model and decides the champion.

@@ -63,16 +63,16 @@ ABANDON_SHARE = 0.25  # of non-buying sessions with a product view that still fi
 # What follows a browsing event (a Markov chain): searches lead to product views, offers to the
 # offered product, and so on.
 TRANSITIONS: dict[str, dict[str, float]] = {
-    "page_view": {"page_view": 0.25, "search": 0.2, "product_view": 0.35, "offer_click": 0.06,
+    "page_view": {"page_view": 0.25, "search": 0.2, "product_view": 0.35, "offer_click": 0.01,
                   "chat": 0.04, "store_locator": 0.05},
-    "search": {"product_view": 0.6, "search": 0.15, "page_view": 0.15, "offer_click": 0.05,
+    "search": {"product_view": 0.6, "search": 0.15, "page_view": 0.15, "offer_click": 0.01,
                "chat": 0.05},
-    "product_view": {"product_view": 0.35, "page_view": 0.2, "search": 0.15, "offer_click": 0.07,
+    "product_view": {"product_view": 0.35, "page_view": 0.2, "search": 0.15, "offer_click": 0.01,
                      "chat": 0.08, "store_locator": 0.05},
     "offer_click": {"product_view": 0.7, "page_view": 0.2, "search": 0.1},
     "chat": {"product_view": 0.5, "page_view": 0.3, "search": 0.2},
     "store_locator": {"page_view": 0.6, "product_view": 0.4},
-    "email_click": {"page_view": 0.45, "product_view": 0.35, "offer_click": 0.2},
+    "email_click": {"page_view": 0.45, "product_view": 0.35, "offer_click": 0.05},
 }
 ITEM_TYPE = "STRUCT<product_id: STRING, quantity: INT, unit_price: DECIMAL(18,2)>"
 

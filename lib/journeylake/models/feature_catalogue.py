@@ -16,8 +16,9 @@ HISTORY, WINDOW, LABEL = "history", "window", "label"
 @dataclass(frozen=True)
 class Feature:
     name: str
-    # rfm; behaviour (what the person does on the site, in the app and in stores); email (the
-    # newsletter relationship: opens, clicks, unsubscribes); channel; session; tenure; graph
+    # rfm; behaviour (what the person does on the site, in the app and in stores); funnel (carts
+    # and checkouts: how close visits came to an order); email (the newsletter relationship:
+    # opens, clicks, unsubscribes); channel; session; tenure; graph
     group: str
     meaning: str
     window: str
@@ -37,15 +38,17 @@ FEATURES: tuple[Feature, ...] = (
     Feature("lifetime_orders", "rfm", "orders before the cutoff", HISTORY),
     Feature("lifetime_revenue", "rfm", "order value before the cutoff, reporting currency",
             HISTORY),
-    # What the person did (counts in the window) and how it converts.
+    # What the person did in the window.
     Feature("page_views", "behaviour", "page views", WINDOW),
     Feature("product_views", "behaviour", "product views", WINDOW),
     Feature("searches", "behaviour", "site searches", WINDOW),
-    Feature("add_to_carts", "behaviour", "add-to-cart events", WINDOW),
-    Feature("add_to_cart_rate", "behaviour", "add-to-carts per product view; NULL: no view",
+    # How far visits got towards an order (the outcome stages, gold.outcome_stage_touchpoints):
+    # they record buying rather than drive it.
+    Feature("add_to_carts", "funnel", "add-to-cart events", WINDOW),
+    Feature("add_to_cart_rate", "funnel", "add-to-carts per product view; NULL: no view",
             WINDOW),
-    Feature("checkout_starts", "behaviour", "checkout starts", WINDOW),
-    Feature("cart_abandonment", "behaviour",
+    Feature("checkout_starts", "funnel", "checkout starts", WINDOW),
+    Feature("cart_abandonment", "funnel",
             "share of sessions with a cart that ended without an order; NULL: no cart", WINDOW),
     Feature("chats", "behaviour", "chat openings", WINDOW),
     Feature("offer_clicks", "behaviour", "offer clicks", WINDOW),

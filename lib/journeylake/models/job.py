@@ -55,6 +55,7 @@ SEGMENTS_MODEL = "segments"
 DECILES_FILE = "deciles.json"
 SEGMENT_LABELS_FILE = "segment_labels.json"
 IMPORTANCES_FILE = "importances.json"
+IMPORTANCES_BY_MODEL_FILE = "importances_by_model.json"
 
 
 @dataclass
@@ -68,6 +69,8 @@ class TrainOutcome:
     skipped: dict[str, str] = field(default_factory=dict)
     # target -> the winning model's feature importances
     importances: dict[str, dict[str, float]] = field(default_factory=dict)
+    # target -> model kind (logistic_regression, gbt) -> its feature importances
+    importances_by_model: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     # step -> wall seconds
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -283,7 +286,10 @@ def _train_propensity(config: Config, target: str, rows: DataFrame, refs: Refere
                                      for k, v in fitted.calibrated_metrics.items()})
         _log_curves(fitted)
         tracking.mlflow.log_dict(fitted.importances, IMPORTANCES_FILE)
+        by_model = {kind: report.importances for kind, report in fitted.reports.items()}
+        tracking.mlflow.log_dict(by_model, IMPORTANCES_BY_MODEL_FILE)
         outcome.importances[target] = fitted.importances
+        outcome.importances_by_model[target] = by_model
         probabilities = propensity_models.predict(fitted.model, current, inputs)
         cuts = probabilities.approxQuantile(propensity_models.CALIBRATED,
                                             [i / 10 for i in range(1, 10)], 0.001)
