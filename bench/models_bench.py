@@ -1,7 +1,7 @@
 """Benchmark: model training and scoring at a given number of persons, from feature rows.
 
     .venv/bin/python bench/models_bench.py --persons 100000
-    .venv/bin/python bench/models_bench.py --persons 1000000
+    .venv/bin/python bench/models_bench.py --persons 1000000 --set models.propensity.cv_folds=2
 
 The feature rows are synthetic (every column of gold_customer_features, for three labelled
 reference dates and one to score, drawn in Spark SQL with a planted purchase driver), so the
@@ -118,11 +118,13 @@ def peak_memory_mib(spark: SparkSession) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a configuration override, e.g. models.propensity.cv_folds=2")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="models-bench-"))
     config = load_config("local", [
         f"lakehouse.root={work / 'lake'}", f"spark.checkpoint_dir={work / 'checkpoints'}",
-        "spark.catalog=in-memory", "spark.conf.spark.driver.memory=8g",
+        "spark.catalog=in-memory", "spark.conf.spark.driver.memory=8g", *args.set,
     ], conf_dir=ROOT / "conf")
     spark = build_session(config)
     spark.sparkContext.setLogLevel("ERROR")
@@ -133,6 +135,7 @@ def main() -> None:
         started = time.perf_counter()
         result = run()
         timings.append((step, time.perf_counter() - started))
+        print(f"{step}: {timings[-1][1]:.1f} s", flush=True)
         return result
 
     rows = timed("synthesise and cache feature rows", lambda: with_channel_shares(
@@ -146,7 +149,9 @@ def main() -> None:
     holdout = propensity.labelled(rows.where(F.col("reference_date") == F.lit(
         REFERENCES[2]).cast("date")), "label_purchase")
     p = settings.propensity
-    model = timed("purchase propensity (LR + GBT, 3-fold CV, isotonic)",
+    model = timed(f"purchase propensity (LR over regParam {list(p.logistic_reg_params)} + GBT "
+                  f"{p.gbt_max_iter} trees over depths {list(p.gbt_max_depths)}, "
+                  f"{p.cv_folds}-fold CV, {p.calibration})",
                   lambda: propensity.train_propensity(
                       "purchase", training, holdout, inputs, folds=p.cv_folds,
                       reg_params=p.logistic_reg_params, max_depths=p.gbt_max_depths,
@@ -182,8 +187,9 @@ def main() -> None:
         recommendations.association_rules(synthetic_baskets(seen), r.min_support,
                                           r.min_confidence), r.k).count())
     jvm, python = peak_memory_mib(spark)
-    print(f"\n{args.persons:,} persons (`bench/models_bench.py --persons {args.persons}`), "
-          f"winner {model.winner}\n")
+    command = " ".join(["bench/models_bench.py", f"--persons {args.persons}",
+                        *(f"--set {item}" for item in args.set)])
+    print(f"\n{args.persons:,} persons (`{command}`), winner {model.winner}\n")
     print("| step | wall s |\n|---|---:|")
     for step, seconds in timings:
         print(f"| {step} | {seconds:.1f} |")

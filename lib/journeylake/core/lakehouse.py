@@ -213,20 +213,33 @@ def overwrite_table(
 
 
 def overwrite_partitions(
-    spark: SparkSession, config: Config, table: TableSpec, rows: DataFrame
+    spark: SparkSession, config: Config, table: TableSpec, rows: DataFrame,
+    commit_note: str | None = None,
 ) -> None:
     """Replace the partitions (of the spec's partition columns) that `rows` has, keep the
-    others: one Delta transaction (dynamic partition overwrite)."""
+    others: one Delta transaction (dynamic partition overwrite). `commit_note` is kept as the
+    commit's userMetadata (see `latest_commit_note`)."""
     if not table.partition_by:
         raise ValueError(f"overwrite_partitions into {table.name} needs partition columns")
-    (
+    writer = (
         _conformed(table, rows).write.format("delta")
         .mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
         .partitionBy(*table.partition_by)
-        .save(config.table_path(table.name))
     )
+    if commit_note is not None:
+        writer = writer.option("userMetadata", commit_note)
+    writer.save(config.table_path(table.name))
     register(spark, config, table.name)
+
+
+def latest_commit_note(spark: SparkSession, config: Config, table: Table) -> str | None:
+    """The userMetadata of the table's latest commit; None when it has none or the table does
+    not exist yet."""
+    if not table_exists(spark, config, table):
+        return None
+    latest = DeltaTable.forPath(spark, config.table_path(_name(table))).history(1)
+    return latest.select("userMetadata").first()[0]
 
 
 def insert_new(

@@ -10,11 +10,14 @@ model version) changed since they were last scored.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import logging
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from time import perf_counter
 
@@ -37,8 +40,17 @@ from journeylake.core.job_runner import (
 )
 from journeylake.core.spark_session import build_session
 from journeylake.core.table_spec import TableSpec
+from journeylake.gold import journeys, social_influence, touchpoint_graph
 from journeylake.gold.journeys import session_journeys
-from journeylake.models import clv, recommendations, segmentation, tables, tracking
+from journeylake.models import (
+    clv,
+    feature_catalogue,
+    recommendations,
+    segmentation,
+    tables,
+    tracking,
+)
+from journeylake.models import features as feature_builder
 from journeylake.models import propensity as propensity_models
 from journeylake.models.feature_catalogue import LABEL_BY_TARGET, numeric_features
 from journeylake.models.features import (
@@ -67,6 +79,8 @@ class TrainOutcome:
     rows: dict[str, int] = field(default_factory=dict)
     # Targets that could not be trained, and why (one class only in the labels).
     skipped: dict[str, str] = field(default_factory=dict)
+    # True when gold_customer_features already held features built from the same inputs
+    features_reused: bool = False
     # target -> the winning model's feature importances
     importances: dict[str, dict[str, float]] = field(default_factory=dict)
     # target -> model kind (logistic_regression, gbt) -> its feature importances
@@ -129,15 +143,22 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     refs = reference_dates(data_end, propensity.label_days, propensity.training_references)
     outcome.references = {"training": ",".join(map(str, refs.training)),
                           "holdout": str(refs.holdout), "scoring": str(refs.scoring)}
-    walks = session_journeys(events, sessions, silver.conversion_touchpoints,
-                             gold.collapse_repeats).localCheckpoint()
-    features = customer_features(
-        events, walks, sessions, identity_map, refs.all, labels_until=refs.scoring,
-        window_days=models.feature_window_days, label_days=propensity.label_days,
-        conversion_touchpoints=silver.conversion_touchpoints,
-        outcome_stage_touchpoints=gold.outcome_stage_touchpoints, social=gold.social,
-        motif_min_support=gold.odds_ratio_min_support)
-    _write_partitions(spark, config, tables.CUSTOMER_FEATURES, features, run_id, outcome)
+    fingerprint = features_fingerprint(config, versions, refs)
+    if lakehouse.latest_commit_note(spark, config, tables.CUSTOMER_FEATURES) == fingerprint:
+        # Point in time: the same silver versions and settings give the same rows.
+        log.info("%s: built from these inputs already, not rebuilt", tables.CUSTOMER_FEATURES.name)
+        outcome.features_reused = True
+    else:
+        walks = session_journeys(events, sessions, silver.conversion_touchpoints,
+                                 gold.collapse_repeats).localCheckpoint()
+        features = customer_features(
+            events, walks, sessions, identity_map, refs.all, labels_until=refs.scoring,
+            window_days=models.feature_window_days, label_days=propensity.label_days,
+            conversion_touchpoints=silver.conversion_touchpoints,
+            outcome_stage_touchpoints=gold.outcome_stage_touchpoints, social=gold.social,
+            motif_min_support=gold.odds_ratio_min_support)
+        _write_partitions(spark, config, tables.CUSTOMER_FEATURES, features, run_id, outcome,
+                          fingerprint)
     outcome.lap("features")
     stored = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES).where(
         F.col("reference_date").isin(list(refs.all)))
@@ -168,9 +189,34 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     return outcome
 
 
+# The code the features come from: a change to it rebuilds them even on unchanged tables.
+FEATURE_CODE = (feature_builder, feature_catalogue, journeys, social_influence, touchpoint_graph)
+
+
+def features_fingerprint(config: Config, versions: dict[str, int], refs: ReferenceDates
+                          ) -> str:
+    """Everything gold_customer_features depends on: the silver versions read, the reference
+    dates, the settings and the feature code. Kept with the write, so an unchanged one is not
+    rebuilt."""
+    code = hashlib.sha256("".join(inspect.getsource(m) for m in FEATURE_CODE).encode())
+    inputs = {
+        "tables": versions, "references": [str(d) for d in refs.all],
+        "window_days": config.models.feature_window_days,
+        "label_days": config.models.propensity.label_days,
+        "conversions": list(config.silver.conversion_touchpoints),
+        "reporting_currency": config.silver.currency.reporting,
+        "outcome_stages": list(config.gold.outcome_stage_touchpoints),
+        "collapse_repeats": config.gold.collapse_repeats, "social": asdict(config.gold.social),
+        "motif_min_support": config.gold.odds_ratio_min_support,
+        "code": code.hexdigest()[:16],
+    }
+    return json.dumps({"features_from": inputs}, sort_keys=True, default=str)
+
+
 def _write_partitions(spark: SparkSession, config: Config, table: TableSpec, rows: DataFrame,
-                      run_id: str, outcome: TrainOutcome) -> None:
-    lakehouse.overwrite_partitions(spark, config, table, _stamp(rows, run_id))
+                      run_id: str, outcome: TrainOutcome, commit_note: str | None = None
+                      ) -> None:
+    lakehouse.overwrite_partitions(spark, config, table, _stamp(rows, run_id), commit_note)
     outcome.rows[table.name] = lakehouse.read_table(spark, config, table).where(
         F.col(tables.RUN_ID) == run_id).count()
     log.info("%s: %d rows", table.name, outcome.rows[table.name])
@@ -547,6 +593,8 @@ def main_train(argv: Sequence[str] | None = None) -> int:
 
 def describe_training(outcome: TrainOutcome) -> str:
     lines = [f"train run {outcome.run_id}: reference dates {outcome.references}"]
+    if outcome.features_reused:
+        lines.append("  gold_customer_features: built from these inputs already, reused")
     for decision in outcome.decisions:
         lines.append(f"  {decision.name} v{decision.version}: {decision.alias} ({decision.reason})")
     for name, metrics in outcome.metrics.items():

@@ -37,6 +37,7 @@ TARGETS = ("purchase", "churn", "unsubscribe")
 class Lake:
     config: Config
     first: TrainOutcome
+    features_version: int
     scored: ScoreOutcome
     scores_version: int
     rescored: ScoreOutcome
@@ -60,6 +61,7 @@ def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Itera
     ingest(spark, config)
     build_silver(spark, config, load_key(None))
     first = train(spark, config)
+    features_version = lakehouse.table_version(spark, config, tables.CUSTOMER_FEATURES)
     scored = score(spark, config)
     version = lakehouse.table_version(spark, config, tables.SCORES)
     rescored = score(spark, config)
@@ -68,7 +70,7 @@ def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Itera
         config.models, propensity=dataclasses.replace(config.models.propensity,
                                                       targets=("purchase",)))))
     after = score(spark, config)
-    yield Lake(config, first, scored, version, rescored, second, after)
+    yield Lake(config, first, features_version, scored, version, rescored, second, after)
 
 
 def read(spark: SparkSession, lake: Lake, table: TableSpec) -> DataFrame:
@@ -100,6 +102,13 @@ def test_first_versions_are_champions_and_an_identical_retraining_stays_challeng
         assert client.get_registered_model(name).aliases == {"champion": 1, "challenger": 2}
         tags = client.get_model_version(name, "2").tags
         assert tags["decision"] == "challenger" and "champion_value" in tags
+
+
+def test_retraining_on_unchanged_inputs_reuses_the_features(spark: SparkSession, lake: Lake
+                                                            ) -> None:
+    assert not lake.first.features_reused and lake.second.features_reused
+    assert lakehouse.table_version(spark, lake.config, tables.CUSTOMER_FEATURES) == \
+        lake.features_version
 
 
 def test_the_winner_beats_chance_and_reports_every_input_s_importance(lake: Lake) -> None:
