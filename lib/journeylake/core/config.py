@@ -33,7 +33,7 @@ from journeylake.core.source_spec import (  # noqa: F401 - re-exported
 ENVIRONMENTS = ("local", "cluster", "databricks")
 CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
 # Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
-STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml")
+STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml", "kpis.yaml")
 JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
 
 
@@ -271,6 +271,12 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class KpiSettings:
+    # A person lapses (the `churned` KPI) this many days after their last event.
+    churn_days: int = 14
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     project_root: str
@@ -284,6 +290,7 @@ class Config:
     silver: SilverSettings = field(default_factory=SilverSettings)
     gold: GoldSettings = field(default_factory=GoldSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
+    kpis: KpiSettings = field(default_factory=KpiSettings)
 
     def resolve(self, path: str) -> str:
         """An absolute path or URI for a configured path; relative ones hang off the project."""
@@ -413,6 +420,8 @@ def _validate(data: Mapping[str, Any]) -> Config:
     _validate_silver(config)
     _validate_gold(config)
     _validate_models(config)
+    if config.kpis.churn_days < 1:
+        raise ConfigError("kpis.churn_days: must be at least 1")
     return config
 
 

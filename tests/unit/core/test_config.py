@@ -52,3 +52,9 @@ def test_gold_settings_are_validated_with_the_rest() -> None:
 def test_model_settings_are_validated_before_spark(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config("local", [override], conf_dir=CONF_DIR)
+
+
+def test_kpi_settings_come_from_their_file_and_are_validated() -> None:
+    assert load_config("local", conf_dir=CONF_DIR).kpis.churn_days == 14
+    with pytest.raises(ConfigError, match=re.escape("kpis.churn_days: must be at least 1")):
+        load_config("local", ["kpis.churn_days=0"], conf_dir=CONF_DIR)
