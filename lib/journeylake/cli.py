@@ -17,6 +17,7 @@ COMMANDS = {
     "train": ("journeylake.models.job:main_train",
               "features, segments, propensity scores, CLV, recommendations; MLflow registry"),
     "score": ("journeylake.models.job:main_score", "score customers with the champion models"),
+    "kpis": ("journeylake.kpis.job", "daily KPIs overall, per channel and per segment"),
     "run": ("journeylake.pipeline", "the whole pipeline on the configured environment"),
     "tables": ("journeylake.explore.table_list",
                "list lakehouse tables with row counts and locations"),

@@ -1,6 +1,6 @@
 """Run the pipeline end to end: generate data when the landing folder is empty, ingest it into
-bronze, build silver and gold, train the models and score customers, and list the tables it
-produced."""
+bronze, build silver and gold, train the models and score customers, compute the daily KPIs,
+and list the tables it produced."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from journeylake.core.spark_session import build_session
 from journeylake.explore.table_list import print_tables
 from journeylake.generator.writer import generate
 from journeylake.gold.job import build_gold
+from journeylake.kpis.job import build_kpis, describe_kpis
 from journeylake.models.job import describe_scoring, describe_training, score, train
 from journeylake.silver.job import build_silver, describe
 from journeylake.silver.pseudonymisation import load_key
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{table} {rows:,} rows" for table, rows in gold.rows.items()))
     print("\n" + describe_training(train(spark, config)))
     print("\n" + describe_scoring(score(spark, config)))
+    print("\n" + describe_kpis(build_kpis(spark, config)))
     print(f"\nlakehouse {config.resolve(config.lakehouse.root)}:")
     print_tables(spark, config)
     return 0

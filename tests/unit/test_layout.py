@@ -17,6 +17,7 @@ ALLOWED = {
     "silver": {"core", "bronze", "graphs"},
     "gold": {"core", "silver", "graphs"},
     "models": {"core", "silver", "gold", "graphs"},
+    "kpis": {"core", "silver", "models"},
     "explore": {"core"},
 }
 

@@ -19,6 +19,8 @@ from journeylake.core.config import Config
 from journeylake.core.table_spec import TableSpec
 from journeylake.generator import generate
 from journeylake.generator.reference import N_PRODUCTS, PRODUCT_STRIDE
+from journeylake.kpis import tables as kpi_tables
+from journeylake.kpis.job import KpiOutcome, build_kpis
 from journeylake.models import tables, tracking
 from journeylake.models.feature_catalogue import group_of
 from journeylake.models.job import ScoreOutcome, TrainOutcome, score, train
@@ -43,6 +45,7 @@ class Lake:
     rescored: ScoreOutcome
     second: TrainOutcome
     after_retraining: ScoreOutcome
+    kpis: KpiOutcome
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,8 @@ def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Itera
         config.models, propensity=dataclasses.replace(config.models.propensity,
                                                       targets=("purchase",)))))
     after = score(spark, config)
-    yield Lake(config, first, features_version, scored, version, rescored, second, after)
+    kpis = build_kpis(spark, config)  # here because it reads the segments training wrote
+    yield Lake(config, first, features_version, scored, version, rescored, second, after, kpis)
 
 
 def read(spark: SparkSession, lake: Lake, table: TableSpec) -> DataFrame:
@@ -220,3 +224,31 @@ def test_leads_are_the_top_scores_with_their_drivers(spark: SparkSession, lake: 
         assert mine[0].score == best
         assert all(lead.consent_status == "unknown" for lead in mine)
         assert sum(1 for lead in mine if lead.drivers) >= 40
+
+
+def test_daily_kpis_add_up_to_the_silver_tables_they_count(spark: SparkSession, lake: Lake
+                                                           ) -> None:
+    assert lake.kpis.segmented
+    kpis = read(spark, lake, kpi_tables.KPIS_DAILY)
+    sessions = read(spark, lake, silver_tables.SESSIONS)
+    events = read(spark, lake, silver_tables.EVENTS)
+
+    def total(kpi: str, breakdown: str) -> float:
+        return kpis.where((F.col("kpi") == kpi) & (F.col("breakdown") == breakdown)).agg(
+            F.sum("value")).first()[0]
+
+    for breakdown in ("all", "channel", "segment"):
+        assert total("sessions", breakdown) == sessions.count(), breakdown
+        assert total("orders", breakdown) == events.where(F.col("touchpoint").isin(
+            list(lake.config.silver.conversion_touchpoints))).count(), breakdown
+        assert total("unsubscribes", breakdown) == events.where(
+            F.col("touchpoint") == "unsubscribe").count(), breakdown
+    # Every buyer's first order day counts them once as new.
+    assert total("new_customers", "all") == events.where(F.col("touchpoint").isin(
+        list(lake.config.silver.conversion_touchpoints)) & F.col("person_id").isNotNull()
+    ).select("person_id").distinct().count()
+    days = kpis.select("kpi_date").distinct().count()
+    series = kpis.select("breakdown", "breakdown_value", "kpi").distinct().count()
+    assert kpis.count() == days * series == lake.kpis.rows
+    assert kpis.where("breakdown = 'segment' AND breakdown_value = 'unassigned'").count() < \
+        kpis.where("breakdown = 'segment'").count()
