@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from journeylake.core.config import Config
+from journeylake.core.job_runner import JobError
 from journeylake.core.table_spec import TableSpec, conform
 
 Table = str | TableSpec
@@ -96,10 +97,23 @@ def read_table(spark: SparkSession, config: Config, table: Table, version: int |
     return reader.load(config.table_path(_name(table)))
 
 
+def require_tables(spark: SparkSession, config: Config, tables: Sequence[Table], command: str,
+                   made_by: str) -> None:
+    """A JobError naming the first of `tables` that does not exist yet and the command
+    (`made_by`) that builds it."""
+    for table in tables:
+        if not table_exists(spark, config, table):
+            raise JobError(f"{command} reads {_name(table)}, which does not exist yet: run "
+                           f"`journeylake {made_by}` first")
+
+
+def _latest_commit(spark: SparkSession, config: Config, table: Table):  # noqa: ANN202
+    return DeltaTable.forPath(spark, config.table_path(_name(table))).history(1).first()
+
+
 def table_version(spark: SparkSession, config: Config, table: Table) -> int:
     """The table's latest Delta version: what a model trained on it records."""
-    latest = DeltaTable.forPath(spark, config.table_path(_name(table))).history(1)
-    return int(latest.select("version").first()[0])
+    return int(_latest_commit(spark, config, table).version)
 
 
 def read_table_or_empty(
@@ -238,8 +252,7 @@ def latest_commit_note(spark: SparkSession, config: Config, table: Table) -> str
     not exist yet."""
     if not table_exists(spark, config, table):
         return None
-    latest = DeltaTable.forPath(spark, config.table_path(_name(table))).history(1)
-    return latest.select("userMetadata").first()[0]
+    return _latest_commit(spark, config, table).userMetadata
 
 
 def insert_new(

@@ -22,7 +22,6 @@ from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config
 from journeylake.core.job_runner import (
-    JobError,
     config_from_args,
     configure_logging,
     job_parser,
@@ -64,10 +63,7 @@ class GoldOutcome:
 
 def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -> GoldOutcome:
     run_id = run_id or uuid.uuid4().hex
-    for table in (EVENTS, SESSIONS, IDENTITY_MAP):
-        if not lakehouse.table_exists(spark, config, table):
-            raise JobError(f"gold reads {table.name}, which does not exist yet: run "
-                           "`journeylake silver` first")
+    lakehouse.require_tables(spark, config, (EVENTS, SESSIONS, IDENTITY_MAP), "gold", "silver")
     gold, silver = config.gold, config.silver
     # Amounts in the reporting currency, so that every sum adds like with like.
     events = in_reporting_currency(lakehouse.read_table(spark, config, EVENTS),

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from journeylake.core.clock import utc_date
 from journeylake.core.columns import require_columns
 from journeylake.core.frames import union_all
-from journeylake.kpis.definitions import ALL, KPI_NAMES, UNASSIGNED, kpi
+from journeylake.kpis.definitions import ALL, CHANNEL, KPI_NAMES, SEGMENT, UNASSIGNED, kpi
 
 KPI_COLUMNS = ("kpi_date", "breakdown", "breakdown_value", "kpi", "value", "numerator",
                "denominator")
@@ -33,8 +33,8 @@ def _breakdowns(channel: Column, segment: Column) -> Column:
     def pair(name: str, value: Column) -> Column:
         return F.struct(F.lit(name).alias("breakdown"), value.alias("breakdown_value"))
     return F.array(pair(ALL, F.lit(ALL)),
-                   pair("channel", F.coalesce(channel, F.lit(UNKNOWN_CHANNEL))),
-                   pair("segment", F.coalesce(segment, F.lit(UNASSIGNED))))
+                   pair(CHANNEL, F.coalesce(channel, F.lit(UNKNOWN_CHANNEL))),
+                   pair(SEGMENT, F.coalesce(segment, F.lit(UNASSIGNED))))
 
 
 def _counted(rows: DataFrame, channel: Column, aggregates: Sequence[Column]) -> DataFrame:

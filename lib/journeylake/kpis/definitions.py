@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ALL = "all"
-BREAKDOWNS = (ALL, "channel", "segment")
+ALL, CHANNEL, SEGMENT = "all", "channel", "segment"
+BREAKDOWNS = (ALL, CHANNEL, SEGMENT)
 UNASSIGNED = "unassigned"
 
 

@@ -46,10 +46,7 @@ class KpiOutcome:
 
 def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -> KpiOutcome:
     run_id = run_id or uuid.uuid4().hex
-    for table in (EVENTS, SESSIONS):
-        if not lakehouse.table_exists(spark, config, table):
-            raise JobError(f"kpis reads {table.name}, which does not exist yet: run "
-                           "`journeylake silver` first")
+    lakehouse.require_tables(spark, config, (EVENTS, SESSIONS), "kpis", "silver")
     events = in_reporting_currency(lakehouse.read_table(spark, config, EVENTS),
                                    config.silver.currency.reporting)
     sessions = lakehouse.read_table(spark, config, SESSIONS)

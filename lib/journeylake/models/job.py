@@ -116,16 +116,9 @@ def _stamp(frame: DataFrame, run_id: str) -> DataFrame:
         tables.RUN_ID, F.lit(run_id))
 
 
-def _require_silver(spark: SparkSession, config: Config, command: str) -> None:
-    for table in (EVENTS, SESSIONS, IDENTITY_MAP):
-        if not lakehouse.table_exists(spark, config, table):
-            raise JobError(f"{command} reads {table.name}, which does not exist yet: run "
-                           "`journeylake silver` first")
-
-
 def train(spark: SparkSession, config: Config, run_id: str | None = None) -> TrainOutcome:
     run_id = run_id or uuid.uuid4().hex
-    _require_silver(spark, config, "train")
+    lakehouse.require_tables(spark, config, (EVENTS, SESSIONS, IDENTITY_MAP), "train", "silver")
     outcome = TrainOutcome(run_id)
     models, silver, gold = config.models, config.silver, config.gold
     versions = {table.name: lakehouse.table_version(spark, config, table)
@@ -467,9 +460,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
     version are unchanged since their last score keep it."""
     run_id = run_id or uuid.uuid4().hex
     outcome = ScoreOutcome(run_id)
-    if not lakehouse.table_exists(spark, config, tables.CUSTOMER_FEATURES):
-        raise JobError("score reads gold_customer_features, which does not exist yet: run "
-                       "`journeylake train` first")
+    lakehouse.require_tables(spark, config, (tables.CUSTOMER_FEATURES,), "score", "train")
     features = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES)
     latest = features.agg(F.max("reference_date")).first()[0]
     outcome.reference_date = latest
