@@ -68,6 +68,22 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class Anomaly:
+    """A disruption the generator plants on one UTC day, for the alerts to catch
+    (`generator.anomalies` says what each kind does and what it should look like)."""
+
+    kind: str
+    date: str
+    # The hours [start_hour, end_hour) of the day it lasts.
+    start_hour: int = 0
+    end_hour: int = 24
+    # campaign_spike and tracking_outage: the entry channel it hits.
+    channel: str | None = None
+    # campaign_spike: the channel's sessions that day, times this (about).
+    lift: float = 3.0
+
+
+@dataclass(frozen=True)
 class GenerateSettings:
     customers: int = 2000
     days: int = 30
@@ -76,6 +92,10 @@ class GenerateSettings:
     bad_share: float = 0.02
     stores: int = 25
     files_per_source: int = 2
+    # Sessions on each weekday, Monday first, relative to the segment's rate (at least 1: the
+    # weekly cycle only adds sessions, so weekday data is the same with or without it).
+    weekday_traffic: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    anomalies: tuple[Anomaly, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,9 +291,33 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Baselines and alerts (kpis.alerts; `journeylake.kpis.alerts` explains each rule)."""
+
+    # The KPIs judged (names of journeylake.kpis.definitions.KPIS).
+    kpis: tuple[str, ...] = ("visitors", "sessions", "conversion_rate", "add_to_cart_rate",
+                             "cart_abandonment", "orders", "revenue", "average_order_value",
+                             "unsubscribes")
+    # A day's baseline comes from this many days before it.
+    window_days: int = 28
+    min_history_days: int = 14
+    warning_deviations: float = 4.0
+    critical_deviations: float = 6.0
+    min_expected: float = 10.0
+    min_denominator: float = 50.0
+    min_relative_sd: float = 0.05
+    # Revenue and the average order value of fewer orders are not judged (too skewed).
+    min_orders: float = 30.0
+    # The journey change: the edges listed, and the transitions a touchpoint needs on each side.
+    journey_changes: int = 5
+    journey_min_transitions: int = 20
+
+
+@dataclass(frozen=True)
 class KpiSettings:
     # A person lapses (the `churned` KPI) this many days after their last event.
     churn_days: int = 14
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
 
 @dataclass(frozen=True)
@@ -420,9 +464,26 @@ def _validate(data: Mapping[str, Any]) -> Config:
     _validate_silver(config)
     _validate_gold(config)
     _validate_models(config)
-    if config.kpis.churn_days < 1:
-        raise ConfigError("kpis.churn_days: must be at least 1")
+    _validate_kpis(config.kpis)
     return config
+
+
+def _validate_kpis(kpis: KpiSettings) -> None:
+    if kpis.churn_days < 1:
+        raise ConfigError("kpis.churn_days: must be at least 1")
+    alerts = kpis.alerts
+    if alerts.window_days < 7:
+        raise ConfigError("kpis.alerts.window_days: must cover a week (7 or more)")
+    if not 1 <= alerts.min_history_days <= alerts.window_days:
+        raise ConfigError("kpis.alerts.min_history_days: must be in 1..window_days")
+    if not 0 < alerts.warning_deviations <= alerts.critical_deviations:
+        raise ConfigError("kpis.alerts: need 0 < warning_deviations <= critical_deviations")
+    for name in ("min_expected", "min_denominator", "min_relative_sd", "min_orders"):
+        if getattr(alerts, name) < 0:
+            raise ConfigError(f"kpis.alerts.{name}: must not be negative")
+    if alerts.journey_changes < 1 or alerts.journey_min_transitions < 1:
+        raise ConfigError("kpis.alerts.journey_changes and journey_min_transitions: must be at "
+                          "least 1")
 
 
 IDENTIFIER_TYPES = ("customer", "email", "handle", "device", "cookie")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 
 from journeylake.core.config import GenerateSettings
+from journeylake.generator.anomalies import CHECKOUT_BROKEN, campaign_lift, during
 from journeylake.generator.customers import CUSTOMER, VISITOR_COLUMNS
 from journeylake.generator.draws import (
     composite_number,
@@ -159,30 +160,62 @@ def _active_days() -> Sql:
             "ELSE CAST(array() AS ARRAY<INT>) END")
 
 
-def session_slots(visitors: DataFrame, seed: int) -> DataFrame:
-    """One row per session to be: VISITOR_COLUMNS, `day` (epoch day) and `slot`.
+def session_slots(visitors: DataFrame, settings: GenerateSettings) -> DataFrame:
+    """One row per session to be: VISITOR_COLUMNS, `day` (epoch day), `slot` and
+    `campaign_channel` (the channel of a planted campaign spike's extra session, else NULL).
 
     Regular sessions: on each active day each of the 4 slots is taken with probability
-    sessions_per_day / 4 (the expected count is the segment's rate); in the DISENGAGEMENT_DAYS
-    before a churn date the rate falls linearly to DISENGAGED_RATE of it. Unsubscribing churners
-    get one more session, in the night slot of their unsubscribe day (always an active day).
+    sessions_per_day / 4 times the weekday's `weekday_traffic` (the expected count is the
+    segment's rate); in the DISENGAGEMENT_DAYS before a churn date the rate falls linearly to
+    DISENGAGED_RATE of it. Unsubscribing churners get one more session, in the night slot of
+    their unsubscribe day (always an active day). On a campaign spike's day, free regular slots
+    are taken by campaign sessions often enough to multiply the channel's sessions by the lift.
     """
+    seed = settings.seed
     engagement = (
         f"CASE WHEN churn_day IS NULL OR churn_day - day >= {DISENGAGEMENT_DAYS} THEN 1D "
         f"ELSE {lit(DISENGAGED_RATE)} + {lit(1 - DISENGAGED_RATE)} * "
         f"greatest(churn_day - day - 1, 0) / {DISENGAGEMENT_DAYS - 1}D END"
     )
-    rate = f"{segment_value('segment', 'sessions_per_day')} * {engagement} / {REGULAR_SLOTS}"
-    draw = uniform(seed, "session-slot", "kind", "person", "day", "_slot")
-    taken = f"filter(sequence(0, {REGULAR_SLOTS - 1}), _slot -> {draw} < {rate})"
+    weekday = (f"element_at({array(settings.weekday_traffic)}, "
+               "weekday(date_from_unix_date(day)) + 1)")
+    rate = (f"least({segment_value('segment', 'sessions_per_day')} * {engagement} * {weekday} "
+            f"/ {REGULAR_SLOTS}, 1D)")
+
+    def regular(slot: Sql) -> Sql:
+        return f"{uniform(seed, 'session-slot', 'kind', 'person', 'day', slot)} < _rate"
+
+    # Extra sessions per free slot so that the channel's expected sessions grow by the lift:
+    # (lift - 1) * share * rate / (1 - rate) of the free slots (4 * (1 - rate) of them).
+    share = f"coalesce(try_element_at({_channel_shares()}, _spike.channel), 0D)"
+    extra = f"(_spike.lift - 1) * {share} * _rate / greatest(1D - _rate, 0.01D)"
+
+    def campaign(slot: Sql) -> Sql:
+        return (f"_spike IS NOT NULL AND NOT ({regular(slot)}) AND "
+                f"{uniform(seed, 'session-campaign', 'kind', 'person', 'day', slot)} < {extra}")
+
+    taken = f"filter(sequence(0, {REGULAR_SLOTS - 1}), _slot -> {regular('_slot')} OR " \
+            f"{campaign('_slot')})"
     unsubscribing = (
         f"CASE WHEN day = unsubscribe_day THEN array({UNSUBSCRIBE_SLOT}) "
         "ELSE CAST(array() AS ARRAY<INT>) END"
     )
     days = select(visitors, VISITOR_COLUMNS, {"day": f"explode({_active_days()})"})
-    return select(
-        days, [*VISITOR_COLUMNS, "day"], {"slot": f"explode(concat({taken}, {unsubscribing}))"}
-    )
+    rated = extend(days, {"_rate": rate,
+                          "_spike": campaign_lift(settings.anomalies, "day")})
+    slots = select(rated, [*VISITOR_COLUMNS, "day", "_rate", "_spike"],
+                   {"slot": f"explode(concat({taken}, {unsubscribing}))"})
+    return select(slots, [*VISITOR_COLUMNS, "day", "slot"], {
+        "campaign_channel": f"CASE WHEN slot < {REGULAR_SLOTS} AND {campaign('slot')} "
+        "THEN _spike.channel END"})
+
+
+def _channel_shares() -> Sql:
+    """map(channel, share of web sessions) from WEB_CHANNELS."""
+    total = sum(WEB_CHANNELS.values())
+    pairs = ", ".join(f"{lit(name)}, {lit(weight / total)}"
+                      for name, weight in WEB_CHANNELS.items())
+    return f"map({pairs})"
 
 
 def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame:
@@ -202,13 +235,13 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
 
     unsubscribing = f"slot = {UNSUBSCRIBE_SLOT}"
     numbered = extend(
-        session_slots(visitors, seed),
+        session_slots(visitors, settings),
         {"session_num": composite_number(("kind", 0), ("person", 24), ("day", 15), ("slot", 3))},
     )
     with_platform = extend(
         numbered,
         {
-            "platform": f"CASE WHEN {unsubscribing} THEN 'web' "
+            "platform": f"CASE WHEN {unsubscribing} OR campaign_channel IS NOT NULL THEN 'web' "
             f"WHEN size(app_devices) > 0 AND {u('platform')} < {lit(APP_SESSION_SHARE)} "
             "THEN 'app' ELSE 'web' END",
             "device": f"try_element_at(app_devices, "
@@ -223,6 +256,7 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
             f"WHEN {unsubscribing} THEN cookies[0] "
             f"ELSE try_element_at(cookies, {integer_below(u('cookie'), 'size(cookies)')} + 1) END",
             "channel": f"CASE WHEN {unsubscribing} THEN 'email' "
+            "WHEN campaign_channel IS NOT NULL THEN campaign_channel "
             f"WHEN platform = 'app' THEN {pick_weighted(u('channel'), APP_CHANNELS)} "
             f"ELSE {pick_weighted(u('channel'), WEB_CHANNELS)} END",
         },
@@ -258,12 +292,23 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
             f"+ CAST({u('items-3')} < 0.1D AS INT)",
         },
     )
-    with_conversion = extend(
+    slot_first = f"element_at({array(s[0] for s in SLOT_STARTS)}, slot + 1)"
+    slot_last = f"element_at({array(s[1] for s in SLOT_STARTS)}, slot + 1)"
+    would_buy = (f"kind = {CUSTOMER} AND NOT ({unsubscribing}) "
+                 f"AND {u('convert')} < purchase_probability")
+    with_start = extend(
         with_decision,
         {
-            "converted": f"kind = {CUSTOMER} AND NOT ({unsubscribing}) "
-            f"AND {u('convert')} < purchase_probability"
+            "start_ms": f"day * {MS_PER_DAY}L + {slot_first} * {MS_PER_MINUTE}L "
+            f"+ floor({u('start')} * ({slot_last} - {slot_first}) * {MS_PER_MINUTE}L)",
         },
+    )
+    # A planted broken checkout: the buyer gets as far as checkout_start, then nothing.
+    with_conversion = extend(
+        extend(with_start, {
+            "checkout_failed": f"{would_buy} AND "
+            f"{during(settings.anomalies, CHECKOUT_BROKEN, 'start_ms')}"}),
+        {"converted": f"{would_buy} AND NOT checkout_failed"},
     )
     # Items are distinct products: the focus product, then strides through the catalogue.
     item_number = nth_product("focus_product", "_i")
@@ -283,6 +328,8 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
             # Abandoned carts: outcome events without a purchase, as in real shops.
             "tail": "CASE WHEN converted THEN concat(array_repeat('add_to_cart', n_items), "
             "array('checkout_start', 'purchase')) "
+            "WHEN checkout_failed THEN concat(array_repeat('add_to_cart', n_items), "
+            "array('checkout_start')) "
             f"WHEN array_contains(browse, 'product_view') AND {u('abandon')} < "
             f"{lit(ABANDON_SHARE)} THEN CASE WHEN {u('abandon-checkout')} < 0.3D "
             "THEN array('add_to_cart', 'checkout_start') ELSE array('add_to_cart') END "
@@ -297,8 +344,6 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
         f"CASE WHEN platform = 'app' AND {u('login-at-start')} < 0.8D THEN 0 "
         f"ELSE {integer_below(u('login-at'), 'size(browse)')} END"
     )
-    slot_first = f"element_at({array(s[0] for s in SLOT_STARTS)}, slot + 1)"
-    slot_last = f"element_at({array(s[1] for s in SLOT_STARTS)}, slot + 1)"
     with_events = extend(
         with_outcome,
         {
@@ -307,9 +352,7 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
             "tail_start": "size(browse)",
             # A purchase needs an account: a buyer not logged in yet logs in at checkout_start.
             "login_pos": f"CASE WHEN {unsubscribing} THEN 0 WHEN {voluntary} THEN {voluntary_at} "
-            "WHEN converted THEN size(browse) + n_items END",
-            "start_ms": f"day * {MS_PER_DAY}L + {slot_first} * {MS_PER_MINUTE}L "
-            f"+ floor({u('start')} * ({slot_last} - {slot_first}) * {MS_PER_MINUTE}L)",
+            "WHEN converted OR checkout_failed THEN size(browse) + n_items END",
         },
     )
     gap = f"({GAP_MIN_MS}L + floor({u('gap', '_j')} * {GAP_SPREAD_MS}))"
@@ -329,7 +372,8 @@ def build_sessions(visitors: DataFrame, settings: GenerateSettings) -> DataFrame
             f"THEN {opaque_id('ord_', 'session_num * 2', seed, 'order')} END",
         },
     )
-    return finished.drop("browse", "tail", "n_items", "device", "app_devices", "cookies",
+    return finished.drop("browse", "tail", "n_items", "checkout_failed", "campaign_channel",
+                         "device", "app_devices", "cookies",
                          "first_day", "last_day", "unsubscribe_day", "churn_day",
                          "offer_affinity", "taste")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
+from journeylake.core.config import Anomaly
+from journeylake.generator.anomalies import TRACKING_OUTAGE, during
 from journeylake.generator.corruption import (
     BAD_TYPE,
     EVENT_MS,
@@ -50,10 +52,17 @@ OFFER_PATHS = ("/offers/summer-sale", "/offers/2-for-1", "/offers/free-shipping"
                "/offers/member-deal")
 
 
-def build_click_events(sessions: DataFrame, seed: int) -> DataFrame:
+def build_click_events(sessions: DataFrame, seed: int, anomalies: tuple[Anomaly, ...] = ()
+                       ) -> DataFrame:
     """One row per event: FIELDS (as they will be written; `price` a decimal) plus `_ms` (event
-    time, epoch ms) and `_key` (= event_id). Needs the columns of `sessions.build_sessions`."""
+    time, epoch ms) and `_key` (= event_id). Needs the columns of `sessions.build_sessions`.
+
+    A planted tracking outage drops the events of its channel's sessions in its hours: the
+    tracker never sent them."""
     exploded = sessions.selectExpr("*", "posexplode(arrays_zip(events, offsets)) AS (pos, event)")
+    lost = during(anomalies, TRACKING_OUTAGE, "start_ms + event.offsets", "channel")
+    if lost != "FALSE":
+        exploded = exploded.where(f"NOT {lost}")
 
     def u(salt: str) -> Sql:
         return uniform(seed, f"event-{salt}", "event_num")

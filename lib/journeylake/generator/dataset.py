@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from journeylake.core.config import GenerateSettings
 from journeylake.generator import clickstream, geolocation, social, transactions
+from journeylake.generator.anomalies import anomalies_truth
 from journeylake.generator.browsing import build_sessions, sessions_truth
 from journeylake.generator.corruption import LineFormat, inject_bad_records
 from journeylake.generator.customers import (
@@ -57,6 +58,8 @@ class GeneratedData:
     store_visits: DataFrame
     # the planted sessions, see `sessions.sessions_truth`
     sessions: DataFrame
+    # the planted anomalies and the signal each should leave, see `anomalies.anomalies_truth`
+    anomalies: DataFrame
     # per source: `value` and `bad_kind` (NULL for a good line), what the writer counts
     labeled: Mapping[str, DataFrame]
 
@@ -91,6 +94,7 @@ class GeneratedData:
             "identity_links": self.identity_links,
             "store_visits": self.store_visits,
             "sessions": self.sessions,
+            "anomalies": self.anomalies,
         }
 
 
@@ -108,7 +112,7 @@ def build_dataset(spark: SparkSession, settings: GenerateSettings) -> GeneratedD
         transactions.store_orders(visits, seed)
     )
     records = {
-        "clickstream": clickstream.build_click_events(sessions, seed),
+        "clickstream": clickstream.build_click_events(sessions, seed, settings.anomalies),
         "social": social.build_social_events(
             social.build_actors(spark, customers, settings, window), settings
         ),
@@ -135,5 +139,6 @@ def build_dataset(spark: SparkSession, settings: GenerateSettings) -> GeneratedD
         identity_links=fence(identity_links(customers)),
         store_visits=fence(geolocation.store_visits_truth(visits)),
         sessions=fence(sessions_truth(sessions)),
+        anomalies=anomalies_truth(spark, settings.anomalies),
         labeled=MappingProxyType(labeled),
     )

@@ -17,6 +17,7 @@ from journeylake.core.job_runner import (
     run_main,
 )
 from journeylake.core.spark_session import build_session
+from journeylake.generator.anomalies import parse_anomaly
 from journeylake.generator.writer import generate
 
 
@@ -28,6 +29,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--end-date", help="last day of activity, YYYY-MM-DD")
     parser.add_argument("--bad-share", type=float, help="share of corrupted rows per source")
     parser.add_argument("--files-per-source", type=int, help="files written per source")
+    parser.add_argument(
+        "--anomaly", action="append", default=[], metavar="KIND_AND_DAY",
+        help="plant an anomaly (repeatable; added to generate.anomalies), e.g. "
+        "kind=checkout_broken,date=2026-06-25,start_hour=10,end_hour=18 or "
+        "kind=campaign_spike,date=2026-06-27,channel=email,lift=3 or "
+        "kind=tracking_outage,date=2026-06-28,channel=paid_search")
     parser.add_argument("--out", help="landing folder (default: lakehouse.landing_root)")
     parser.add_argument(
         "--batch",
@@ -46,6 +53,8 @@ def settings_from_args(args: argparse.Namespace, config: Config) -> GenerateSett
         "bad_share": args.bad_share,
         "files_per_source": args.files_per_source,
     }
+    chosen["anomalies"] = (*config.generate.anomalies,
+                           *(parse_anomaly(text) for text in args.anomaly)) or None
     return dataclasses.replace(
         config.generate, **{key: value for key, value in chosen.items() if value is not None}
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from journeylake.core.config import ConfigError, GenerateSettings
+from journeylake.generator.anomalies import check_anomalies
 from journeylake.generator.formats import MS_PER_DAY, epoch_day
 
 # Ids pack a person number and an epoch day into fixed bit widths (see `draws.composite_number`).
@@ -68,7 +69,11 @@ def check_settings(settings: GenerateSettings) -> None:
         raise ConfigError(f"{where}.stores: {settings.stores} is not in 1..{MAX_STORES}")
     if settings.files_per_source < 1:
         raise ConfigError(f"{where}.files_per_source: {settings.files_per_source} must be >= 1")
+    if len(settings.weekday_traffic) != 7 or any(not 1 <= f <= 4 for f in settings.weekday_traffic):
+        raise ConfigError(f"{where}.weekday_traffic: seven factors in 1..4, Monday first; got "
+                          f"{list(settings.weekday_traffic)}")
     window = DataWindow.of(settings)
+    check_anomalies(settings.anomalies, window.first_day, window.last_day)
     # Signups reach about three years before the window; ids need the day to fit 15 bits.
     if window.first_day - 1200 < 0 or window.last_day > MAX_EPOCH_DAY:
         raise ConfigError(

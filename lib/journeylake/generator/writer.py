@@ -4,7 +4,7 @@ tables and a manifest with the counts a test of the ingestion needs.
 Layout under `out` (the landing root):
 
     <source>/<batch>/<source>-00000.<jsonl|csv>   files_per_source files (stores: stores.csv)
-    _truth/{customers,identity_links,store_visits,sessions}/   parquet
+    _truth/{customers,identity_links,store_visits,sessions,anomalies}/   parquet
     _truth/manifest.json                          the latest batch's manifest
     _truth/manifests/<batch>.json                 every batch's manifest
 
