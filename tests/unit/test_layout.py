@@ -17,7 +17,7 @@ ALLOWED = {
     "silver": {"core", "bronze", "graphs"},
     "gold": {"core", "silver", "graphs"},
     "models": {"core", "silver", "gold", "graphs"},
-    "kpis": {"core", "silver", "models"},
+    "kpis": {"core", "silver", "gold", "models"},
     "explore": {"core"},
 }
 

@@ -27,27 +27,29 @@ def _states(journeys: DataFrame) -> Column:
     return F.concat(F.array(F.lit(START)), F.col("touchpoints"), F.array(outcome))
 
 
-def transition_edges(journeys: DataFrame) -> DataFrame:
-    """src, dst, transitions, probability (of dst given src), journeys (taking the edge at least
-    once), converted_journeys, conversion_rate (of those journeys)."""
-    require_columns(journeys, ("journey_id", "converted", "touchpoints"), "transition_edges")
-    walks = journeys.select("journey_id", "converted", _states(journeys).alias("states"))
+def transition_edges(journeys: DataFrame, keys: Sequence[str] = ()) -> DataFrame:
+    """*keys, src, dst, transitions, probability (of dst given src), journeys (taking the edge at
+    least once), converted_journeys, conversion_rate (of those journeys). With `keys`, one graph
+    per value of the keys (a day, a channel)."""
+    require_columns(journeys, ("journey_id", "converted", "touchpoints", *keys),
+                    "transition_edges")
+    walks = journeys.select(*keys, "journey_id", "converted", _states(journeys).alias("states"))
     steps = walks.select(
-        "journey_id", "converted",
+        *keys, "journey_id", "converted",
         F.explode(F.arrays_zip(
             F.slice("states", 1, F.size("states") - 1).alias("src"),
             F.slice("states", 2, F.size("states") - 1).alias("dst"),
         )).alias("edge"),
-    ).select("journey_id", "converted", "edge.src", "edge.dst")
-    per_edge = steps.groupBy("src", "dst").agg(
+    ).select(*keys, "journey_id", "converted", "edge.src", "edge.dst")
+    per_edge = steps.groupBy(*keys, "src", "dst").agg(
         F.count(F.lit(1)).alias("transitions"),
         F.count_distinct("journey_id").alias("journeys"),
         F.count_distinct(F.when(F.col("converted"), F.col("journey_id"))).alias(
             "converted_journeys"),
     )
-    out_of = Window.partitionBy("src")
+    out_of = Window.partitionBy(*keys, "src")
     return per_edge.select(
-        "src", "dst", "transitions",
+        *keys, "src", "dst", "transitions",
         (F.col("transitions") / F.sum("transitions").over(out_of)).alias("probability"),
         "journeys", "converted_journeys",
         (F.col("converted_journeys") / F.col("journeys")).alias("conversion_rate"),

@@ -15,6 +15,9 @@ BREAKDOWNS = (ALL, CHANNEL, SEGMENT)
 UNASSIGNED = "unassigned"
 
 
+COUNT, SHARE, AMOUNT = "count", "share", "amount"
+
+
 @dataclass(frozen=True)
 class Kpi:
     name: str
@@ -22,6 +25,11 @@ class Kpi:
     # For a ratio, what its numerator and denominator count; a count has neither.
     numerator: str | None = None
     denominator: str | None = None
+    # count: a number of things (its day-to-day noise is at least Poisson's); share: a part of
+    # the denominator, between 0 and 1 (at least binomial noise); amount: money, whose noise
+    # depends on how many things it adds up: the denominator, or the count KPI `made_of`.
+    unit: str = COUNT
+    made_of: str | None = None
 
     @property
     def is_ratio(self) -> bool:
@@ -32,14 +40,14 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("visitors", "distinct persons with a session starting that day"),
     Kpi("sessions", "sessions starting that day"),
     Kpi("conversion_rate", "share of the day's sessions with an order",
-        "sessions with an order", "sessions"),
+        "sessions with an order", "sessions", SHARE),
     Kpi("add_to_cart_rate", "share of the day's sessions with an add-to-cart",
-        "sessions with an add-to-cart", "sessions"),
+        "sessions with an add-to-cart", "sessions", SHARE),
     Kpi("cart_abandonment", "share of the day's sessions with a cart that ended without an order",
-        "sessions with an add-to-cart and no order", "sessions with an add-to-cart"),
+        "sessions with an add-to-cart and no order", "sessions with an add-to-cart", SHARE),
     Kpi("orders", "orders placed that day (online and in store)"),
-    Kpi("revenue", "order value that day, reporting currency"),
-    Kpi("average_order_value", "revenue per order that day", "revenue", "orders"),
+    Kpi("revenue", "order value that day, reporting currency", unit=AMOUNT, made_of="orders"),
+    Kpi("average_order_value", "revenue per order that day", "revenue", "orders", AMOUNT),
     Kpi("new_customers", "distinct persons whose first order ever is that day"),
     Kpi("returning_customers", "distinct persons ordering that day who had ordered before"),
     Kpi("unsubscribes", "newsletter unsubscribes that day"),

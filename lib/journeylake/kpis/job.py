@@ -1,8 +1,9 @@
-"""Build gold_kpis_daily from silver (sessions, the timeline) and gold_segments.
+"""Build gold_kpis_daily from silver (sessions, the timeline) and gold_segments, then each
+value's baseline (gold_kpi_baselines) and the alerts (gold_alerts).
 
-The KPIs of every day are rebuilt from the whole timeline on each run (one Delta overwrite):
-new-versus-returning buyers and lapsed persons depend on each person's whole history, and a
-late delivery can change any past day.
+The KPIs of every day are rebuilt from the whole timeline on each run (one Delta overwrite per
+table): new-versus-returning buyers and lapsed persons depend on each person's whole history,
+and a late delivery can change any past day.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from journeylake.core import lakehouse
 from journeylake.core.clock import utc_date, utc_now
-from journeylake.core.config import Config
+from journeylake.core.config import AlertSettings, Config
 from journeylake.core.job_runner import (
     JobError,
     config_from_args,
@@ -26,9 +27,20 @@ from journeylake.core.job_runner import (
     job_parser,
     run_main,
 )
+from journeylake.core.progress import step
 from journeylake.core.spark_session import build_session
 from journeylake.kpis import tables
+from journeylake.kpis.alerts import (
+    CRITICAL,
+    AlertRules,
+    detect_alerts,
+    kpi_bands,
+    monitored,
+    with_journey_changes,
+)
+from journeylake.kpis.baselines import kpi_baselines
 from journeylake.kpis.daily import daily_kpis
+from journeylake.kpis.journey_change import journey_changes
 from journeylake.models.tables import SEGMENTS
 from journeylake.silver.currency import in_reporting_currency
 from journeylake.silver.tables import EVENTS, SESSIONS
@@ -42,6 +54,20 @@ class KpiOutcome:
     rows: int
     days: int
     segmented: bool
+    alerts: int = 0
+    critical: int = 0
+
+
+def alert_rules(settings: AlertSettings) -> AlertRules:
+    try:
+        kpis = monitored(settings.kpis)
+    except ValueError as error:
+        raise JobError(f"kpis.alerts.kpis: {error}") from None
+    return AlertRules(kpis=kpis, min_history_days=settings.min_history_days,
+                      warning=settings.warning_deviations,
+                      critical=settings.critical_deviations, min_expected=settings.min_expected,
+                      min_denominator=settings.min_denominator,
+                      min_relative_sd=settings.min_relative_sd, min_orders=settings.min_orders)
 
 
 def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -> KpiOutcome:
@@ -62,19 +88,48 @@ def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -
     kpis = daily_kpis(sessions, events, segments,
                       conversion_touchpoints=config.silver.conversion_touchpoints,
                       churn_days=config.kpis.churn_days, data_end=data_end)
-    stamped = kpis.withColumn(tables.BUILT_AT, F.lit(utc_now())).withColumn(
-        tables.RUN_ID, F.lit(run_id))
-    lakehouse.overwrite_table(spark, config, tables.KPIS_DAILY, stamped)
-    stored = lakehouse.read_table(spark, config, tables.KPIS_DAILY).agg(
-        F.count(F.lit(1)).alias("rows"), F.count_distinct("kpi_date").alias("days")).first()
-    log.info("%s: %d rows over %d days", tables.KPIS_DAILY.name, stored.rows, stored.days)
-    return KpiOutcome(run_id, stored.rows, stored.days, segmented)
+    built_at = utc_now()
+
+    def stamped(frame: DataFrame) -> DataFrame:
+        return frame.withColumn(tables.BUILT_AT, F.lit(built_at)).withColumn(
+            tables.RUN_ID, F.lit(run_id))
+
+    step(f"kpis: {tables.KPIS_DAILY.name}")
+    lakehouse.overwrite_table(spark, config, tables.KPIS_DAILY, stamped(kpis))
+    stored = lakehouse.read_table(spark, config, tables.KPIS_DAILY)
+    counted = stored.agg(F.count(F.lit(1)).alias("rows"),
+                         F.count_distinct("kpi_date").alias("days")).first()
+    log.info("%s: %d rows over %d days", tables.KPIS_DAILY.name, counted.rows, counted.days)
+
+    settings = config.kpis.alerts
+    rules = alert_rules(settings)
+    bands = kpi_bands(kpi_baselines(stored, window_days=settings.window_days), rules)
+    step(f"kpis: {tables.KPI_BASELINES.name}")
+    kept = [name for name in tables.KPI_BASELINES.schema.fieldNames()
+            if name not in (tables.BUILT_AT, tables.RUN_ID)]
+    lakehouse.overwrite_table(spark, config, tables.KPI_BASELINES, stamped(bands.select(kept)))
+    # The bands again rather than from the table: they are small (series x days x window), and
+    # the alert rules need the band's inputs the table does not keep.
+    found = detect_alerts(bands, rules)
+    step(f"kpis: {tables.ALERTS.name}")
+    changes = journey_changes(sessions, found.select("alert_date"),
+                              window_days=settings.window_days, top=settings.journey_changes,
+                              min_transitions=settings.journey_min_transitions)
+    lakehouse.overwrite_table(spark, config, tables.ALERTS,
+                              stamped(with_journey_changes(found, changes)))
+    summary = lakehouse.read_table(spark, config, tables.ALERTS).agg(
+        F.count(F.lit(1)).alias("alerts"),
+        F.count_if(F.col("severity") == CRITICAL).alias("critical")).first()
+    log.info("%s: %d alerts (%d critical)", tables.ALERTS.name, summary.alerts, summary.critical)
+    return KpiOutcome(run_id, counted.rows, counted.days, segmented, summary.alerts,
+                      summary.critical)
 
 
 def describe_kpis(outcome: KpiOutcome) -> str:
     segments = "" if outcome.segmented else " (no segments yet: all unassigned)"
     return (f"kpis run {outcome.run_id}: {tables.KPIS_DAILY.name} {outcome.rows:,} rows over "
-            f"{outcome.days} days{segments}")
+            f"{outcome.days} days{segments}; {tables.ALERTS.name} {outcome.alerts} alerts "
+            f"({outcome.critical} critical)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from pyspark.sql.types import DateType, DoubleType, StringType, TimestampType
+from pyspark.sql.types import (
+    ArrayType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from journeylake.core.table_spec import TableSpec, schema
 
@@ -17,4 +26,30 @@ KPIS_DAILY = TableSpec(
     # Not partitioned: a few hundred rows a day would make a file per day of almost nothing.
     keys=("kpi_date", "breakdown", "breakdown_value", "kpi"),
 )
-TABLES = (KPIS_DAILY,)
+# Every KPI value with its baseline and band: what the dashboard draws.
+KPI_BASELINES = TableSpec(
+    "gold_kpi_baselines",
+    schema(("kpi_date", DateType()), ("breakdown", StringType()),
+           ("breakdown_value", StringType()), ("kpi", StringType()), ("value", DoubleType()),
+           ("expected", DoubleType()), ("lower", DoubleType()), ("upper", DoubleType()),
+           ("deviation", DoubleType()), ("history", IntegerType()),
+           (BUILT_AT, TimestampType()), (RUN_ID, StringType())),
+    keys=("kpi_date", "breakdown", "breakdown_value", "kpi"),
+)
+JOURNEY_CHANGE = StructType([
+    StructField("from_touchpoint", StringType()), StructField("to_touchpoint", StringType()),
+    StructField("baseline_probability", DoubleType()),
+    StructField("day_probability", DoubleType()), StructField("change", DoubleType()),
+])
+ALERTS = TableSpec(
+    "gold_alerts",
+    schema(("alert_date", DateType()), ("kpi", StringType()), ("breakdown", StringType()),
+           ("breakdown_value", StringType()), ("observed", DoubleType()),
+           ("expected", DoubleType()), ("lower", DoubleType()), ("upper", DoubleType()),
+           ("direction", StringType()), ("severity", StringType()), ("deviation", DoubleType()),
+           ("moved_breakdown", StringType()), ("moved_breakdown_value", StringType()),
+           ("moved_change", DoubleType()), ("journey_changes", ArrayType(JOURNEY_CHANGE)),
+           (BUILT_AT, TimestampType()), (RUN_ID, StringType())),
+    keys=("alert_date", "kpi", "breakdown", "breakdown_value"),
+)
+TABLES = (KPIS_DAILY, KPI_BASELINES, ALERTS)

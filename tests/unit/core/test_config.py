@@ -58,3 +58,28 @@ def test_kpi_settings_come_from_their_file_and_are_validated() -> None:
     assert load_config("local", conf_dir=CONF_DIR).kpis.churn_days == 14
     with pytest.raises(ConfigError, match=re.escape("kpis.churn_days: must be at least 1")):
         load_config("local", ["kpis.churn_days=0"], conf_dir=CONF_DIR)
+
+
+def test_alert_rules_come_from_the_kpi_file_and_are_validated() -> None:
+    alerts = load_config("local", conf_dir=CONF_DIR).kpis.alerts
+    assert (alerts.window_days, alerts.warning_deviations, alerts.critical_deviations) == (
+        28, 4.0, 6.0)
+    assert "conversion_rate" in alerts.kpis and "new_customers" not in alerts.kpis
+    for override, message in [
+        ("kpis.alerts.window_days=6", "kpis.alerts.window_days: must cover a week"),
+        ("kpis.alerts.min_history_days=40", "kpis.alerts.min_history_days: must be in"),
+        ("kpis.alerts.critical_deviations=3", "need 0 < warning_deviations <= critical"),
+        ("kpis.alerts.min_orders=-1", "kpis.alerts.min_orders: must not be negative"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config("local", [override], conf_dir=CONF_DIR)
+
+
+def test_planted_anomalies_and_the_weekly_cycle_are_generator_settings() -> None:
+    config = load_config("local", [
+        'generate.anomalies=[{kind: campaign_spike, date: "2026-06-26", channel: email}]'],
+        conf_dir=CONF_DIR)
+    [spike] = config.generate.anomalies
+    assert (spike.kind, spike.channel, spike.lift, spike.start_hour) == (
+        "campaign_spike", "email", 3.0, 0)
+    assert len(config.generate.weekday_traffic) == 7
