@@ -15,6 +15,7 @@ from journeylake.core.job_runner import (
     job_parser,
     run_main,
 )
+from journeylake.core.progress import step
 from journeylake.core.spark_session import build_session
 from journeylake.explore.table_list import print_tables
 from journeylake.generator.writer import generate
@@ -35,12 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     landing = config.resolve(config.lakehouse.landing_root)
     if lakehouse.list_files(spark, landing, "*").limit(1).count() == 0:
         print(f"landing folder {landing} is empty: generating data ({config.generate})")
+        step("generate")
         generate(spark, config.generate, landing)
     else:
         print(
             f"landing folder {landing} has data; generating nothing "
             "(`journeylake generate --batch <new label>` adds a delivery)"
         )
+    step("ingest")
     outcomes = ingest(spark, config)
     print("\ningestion:")
     for outcome in outcomes:
@@ -48,12 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(o.status.startswith("failed") for o in outcomes):
         print("ingestion failed for a source: silver not built")
         return 1
+    step("silver")
     print("\n" + describe(build_silver(spark, config, key)))
+    step("gold")
     gold = build_gold(spark, config)
     print(f"\ngold run {gold.run_id}: " + ", ".join(
         f"{table} {rows:,} rows" for table, rows in gold.rows.items()))
+    step("train")
     print("\n" + describe_training(train(spark, config)))
+    step("score")
     print("\n" + describe_scoring(score(spark, config)))
+    step("kpis")
     print("\n" + describe_kpis(build_kpis(spark, config)))
     print(f"\nlakehouse {config.resolve(config.lakehouse.root)}:")
     print_tables(spark, config)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from journeylake.core.config import ENVIRONMENTS, Config, load_config, parse_overrides
 from journeylake.core.errors import UserError
+from journeylake.core.progress import job_progress
 
 
 def job_parser(command: str, description: str) -> argparse.ArgumentParser:
@@ -53,9 +54,11 @@ class JobError(UserError, RuntimeError):
 
 def run_main(command: str, main: Callable[[Sequence[str] | None], int],
              argv: Sequence[str] | None = None) -> int:
-    """Run a job's `main`, turning a user error into one readable line on stderr."""
+    """Run a job's `main` under its console progress, turning a user error into one readable
+    line on stderr."""
     try:
-        return main(argv)
+        with job_progress(command):
+            return main(argv)
     except UserError as error:
         logging.getLogger(f"journeylake.{command}").debug("stopped", exc_info=True)
         print(f"journeylake {command}: error: {error}", file=sys.stderr)

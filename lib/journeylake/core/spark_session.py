@@ -22,6 +22,9 @@ DELTA_SETTINGS = {
 DELTA_CLASS = "io.delta.tables.DeltaTable"
 GRAPHFRAMES_CLASS = "org.graphframes.GraphFrame"
 GRAPHFRAMES_PACKAGE = "graphframes"
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+# Local mode's logging: Spark's warnings without the start-up notices nobody can act on there.
+LOCAL_LOGGING = Path(__file__).with_name("log4j2-local.properties")
 
 
 class SessionError(UserError, RuntimeError):
@@ -69,10 +72,18 @@ def build_session(config: Config, builder: SparkSession.Builder | None = None) -
     if not adopt:
         builder = builder.master(settings.master)
         builder = builder.config("spark.jars", ",".join(local_jars(settings, config.project_root)))
+        java_options = [settings.conf.get(DRIVER_JAVA_OPTIONS, "")]
+        if settings.master.startswith("local"):
+            java_options.append(f"-Dlog4j2.configurationFile={LOCAL_LOGGING.as_uri()}")
         if settings.catalog == "hive":
-            for key, value in local_metastore_settings(config).items():
+            metastore = local_metastore_settings(config)
+            java_options.append(metastore.pop(DRIVER_JAVA_OPTIONS))
+            for key, value in metastore.items():
                 builder = builder.config(key, value)
             builder = builder.enableHiveSupport()
+        options = " ".join(option for option in java_options if option)
+        if options:
+            builder = builder.config(DRIVER_JAVA_OPTIONS, options)
     spark = builder.getOrCreate()
     if adopt:
         _apply_runtime_settings(spark, settings)
@@ -108,7 +119,7 @@ def local_metastore_settings(config: Config) -> dict[str, str]:
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.warehouse.dir": str(folder / "warehouse"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": derby_url,
-        "spark.driver.extraJavaOptions": (
+        DRIVER_JAVA_OPTIONS: (
             f"-Dderby.system.home={folder} -Dderby.stream.error.file={folder / 'derby.log'}"
         ),
     }

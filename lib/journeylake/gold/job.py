@@ -27,6 +27,7 @@ from journeylake.core.job_runner import (
     job_parser,
     run_main,
 )
+from journeylake.core.progress import step
 from journeylake.core.spark_session import build_session
 from journeylake.core.table_spec import TableSpec
 from journeylake.gold import tables
@@ -75,6 +76,7 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
 
     def write(table: TableSpec, frame: DataFrame) -> None:
         nonlocal clock
+        step(f"gold: {table.name}")
         stamped = frame.withColumn(tables.BUILT_AT, F.lit(utc_now())).withColumn(
             tables.RUN_ID, F.lit(run_id))
         lakehouse.overwrite_table(spark, config, table, stamped)

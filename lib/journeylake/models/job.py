@@ -38,6 +38,7 @@ from journeylake.core.job_runner import (
     job_parser,
     run_main,
 )
+from journeylake.core.progress import step
 from journeylake.core.spark_session import build_session
 from journeylake.core.table_spec import TableSpec
 from journeylake.gold import journeys, social_influence, touchpoint_graph
@@ -137,6 +138,7 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     outcome.references = {"training": ",".join(map(str, refs.training)),
                           "holdout": str(refs.holdout), "scoring": str(refs.scoring)}
     fingerprint = features_fingerprint(config, versions, refs)
+    step("train: features")
     if lakehouse.latest_commit_note(spark, config, tables.CUSTOMER_FEATURES) == fingerprint:
         # Point in time: the same silver versions and settings give the same rows.
         log.info("%s: built from these inputs already, not rebuilt", tables.CUSTOMER_FEATURES.name)
@@ -158,10 +160,12 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     rows = with_channel_shares(stored, channels(config)).localCheckpoint()
     current = rows.where(F.col("reference_date") == F.lit(refs.scoring))
     tags = {"journeylake.train_run": run_id}
+    step("train: segments")
     _train_segments(spark, config, current, versions, tags, run_id, outcome)
     outcome.lap("segments")
     inputs = numeric_features(channels(config))
     for target in propensity.targets:
+        step(f"train: {target} propensity")
         try:
             _train_propensity(config, target, rows, refs, current, inputs, versions, tags,
                               outcome)
@@ -171,12 +175,14 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
         outcome.lap(target)
     orders = events.where(F.col("touchpoint").isin(list(silver.conversion_touchpoints))).select(
         "person_id", "ts", F.col("revenue").alias("amount"))
+    step("train: CLV")
     try:
         _train_clv(spark, config, orders, refs, versions, tags, run_id, outcome)
     except clv.ClvFitError as reason:
         log.warning("no CLV: %s", reason)
         outcome.skipped["clv"] = str(reason)
     outcome.lap("clv")
+    step("train: recommendations")
     _train_recommendations(spark, config, events, current, versions, tags, run_id, outcome)
     outcome.lap("recommendations")
     return outcome
