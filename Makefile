@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JARS := .jars
+TOOLS := .tools
 export JOURNEYLAKE_JARS_DIR := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(PY))
 
@@ -19,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 jars: venv
-	deploy/resolve-jars.sh $(JARS) $(PY)
+	deploy/resolve-jars.sh $(JARS) $(PY) $(TOOLS)
 
 test: setup
 	$(PY) -m pytest -q
