@@ -28,16 +28,17 @@ def write_batch(
     quarantined: DataFrame,
     write_id: str,
     write_version: int = 0,
+    register_names: bool = True,
 ) -> None:
     """Append the batch's quarantine rows, then its bronze rows, each skipped when a write with
     the same (`write_id`, `write_version`) already committed to that table: a retried batch
     (or a replayed micro-batch) is written once. Keys were checked against bronze when the batch
     was classified, so appends suffice."""
     lakehouse.append_once(spark, config, QUARANTINE, quarantined, write_id,
-                          write_version=write_version)
+                          write_version=write_version, register_name=register_names)
     partition_by = [EVENT_DATE] if source.event_time else []
     lakehouse.append_once(spark, config, source.table_name, kept, write_id, partition_by,
-                          write_version=write_version)
+                          write_version=write_version, register_name=register_names)
 
 
 def verify_written(

@@ -165,6 +165,7 @@ def append_once(
     write_id: str,
     partition_by: Sequence[str] = (),
     write_version: int = 0,
+    register_name: bool = True,
 ) -> None:
     """Append `rows` unless a write with the same `write_id` and a `write_version` at least as
     high already committed to the table.
@@ -182,7 +183,9 @@ def append_once(
         .option("txnVersion", write_version)
         .save(config.table_path(_name(table)))
     )
-    register(spark, config, _name(table))
+    # A stream registers once, not on each micro-batch: the catalog lookup costs a job.
+    if register_name:
+        register(spark, config, _name(table))
 
 
 def register(spark: SparkSession, config: Config, table: str) -> None:
@@ -321,7 +324,8 @@ def insert_new(
     register(spark, config, _name(table))
 
 
-def upsert(spark: SparkSession, config: Config, table: TableSpec, rows: DataFrame) -> None:
+def upsert(spark: SparkSession, config: Config, table: TableSpec, rows: DataFrame,
+           register_name: bool = True) -> None:
     """Insert `rows`, or update the table's rows with the same keys (the spec's), in one MERGE:
     writing the same rows again changes nothing. `rows` must hold each key once."""
     if not table.keys:
@@ -339,7 +343,8 @@ def upsert(spark: SparkSession, config: Config, table: TableSpec, rows: DataFram
         .whenNotMatchedInsertAll()
         .execute()
     )
-    register(spark, config, table.name)
+    if register_name:
+        register(spark, config, table.name)
 
 
 def replace_rows(

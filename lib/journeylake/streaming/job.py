@@ -80,6 +80,7 @@ class IngestBatches:
 
     def __call__(self, lines: DataFrame, batch: int) -> None:
         spark = lines.sparkSession
+        first = self._query_id is None
         self._query_id = self._query_id or _query_id(spark, self.checkpoint)
         batch_id = stream_batch_id(self.source.name, self._query_id, batch)
         at = F.lit(utc_now()).cast("timestamp")
@@ -93,7 +94,7 @@ class IngestBatches:
         counts = batch_counts(lines, self.source, kept, quarantined)
         counts.check(self.source.name)
         write_batch(spark, self.config, self.source, kept, quarantined,
-                    f"stream-{self._query_id}", batch)
+                    f"stream-{self._query_id}", batch, register_names=first)
         verify_written(spark, self.config, self.source, batch_id, counts)
         classified.unpersist()
         lines.unpersist()
@@ -112,10 +113,19 @@ class LiveKpiBatches:
 
     def __init__(self, config: Config, totals: StreamTotals) -> None:
         self.config, self.totals = config, totals
+        self._registered = False
 
     def __call__(self, counts: DataFrame, batch: int) -> None:
-        rows = live_kpis(counts).withColumn(UPDATED_AT, F.lit(utc_now()).cast("timestamp"))
-        lakehouse.upsert(counts.sparkSession, self.config, LIVE_KPIS, rows)
+        # A batch that only moves the watermark (Spark runs one after new data) changes no
+        # window: skip the MERGE and its commit.
+        # Persisted: the stateful plan of the micro-batch must run once for the two actions.
+        counts = counts.persist()
+        if not counts.isEmpty():
+            rows = live_kpis(counts).withColumn(UPDATED_AT, F.lit(utc_now()).cast("timestamp"))
+            lakehouse.upsert(counts.sparkSession, self.config, LIVE_KPIS, rows,
+                             register_name=not self._registered)
+            self._registered = True
+        counts.unpersist()
         self.totals.live_batches += 1
         log.info("%s: micro-batch %d upserted", LIVE_KPIS.name, batch)
 
