@@ -100,7 +100,9 @@ def test_a_kafka_query_stopped_mid_stream_and_restarted_loses_and_repeats_nothin
     second, second_ids, second_bad = planted("m", 3)
     repeated = event("k-3", "2026-06-30T10:03:00Z", cookie="c0")
     _send(spark, config, [*second, repeated])
-    run_stream(spark, config, "kafka", mode="available_now", with_live_kpis=False)
+    # The rest in one micro-batch: a restart may change the batch size.
+    rest = _config(tmp_path, kafka_broker, "stopped", per_trigger=1000)
+    run_stream(spark, rest, "kafka", mode="available_now", with_live_kpis=False)
 
     assert bronze_ids(spark, config) == sorted([*first_ids, *second_ids])
     assert quarantined(spark, config) == sorted([*first_bad, *second_bad, repeated])
@@ -112,12 +114,13 @@ def test_a_kafka_query_stopped_mid_stream_and_restarted_loses_and_repeats_nothin
 def test_a_killed_driver_restarts_without_losing_or_repeating_a_record(
     spark: SparkSession, tmp_path: Path, kafka_broker: str
 ) -> None:
-    config = _config(tmp_path, kafka_broker, "killed", per_trigger=3)
-    lines, ids, bad = planted("d", 10)
+    # Two micro-batches of 4 (2 a partition): killed after the first, restarted for the rest.
+    config = _config(tmp_path, kafka_broker, "killed", per_trigger=4)
+    lines, ids, bad = planted("d", 4)
     _send(spark, config, lines)
     command = [sys.executable, "-m", "journeylake.streaming.job", "--source", "kafka",
                "--available-now", "--no-live-kpis", "--conf-dir", str(CONF_DIR),
-               *[arg for pair in _overrides(tmp_path, kafka_broker, "killed", 3)
+               *[arg for pair in _overrides(tmp_path, kafka_broker, "killed", 4)
                  for arg in ("--conf", pair)],
                "--conf", "spark.conf.spark.sql.shuffle.partitions=2",
                "--conf", "spark.conf.spark.ui.enabled=false",
@@ -133,11 +136,11 @@ def test_a_killed_driver_restarts_without_losing_or_repeating_a_record(
     os.killpg(driver.pid, signal.SIGKILL)  # the driver and its JVM, no chance to clean up
     driver.wait(timeout=30)
     batches_before = len(list(committed.parent.glob("[0-9]*")))
-    assert batches_before < math.ceil(len(lines) / 3)
+    assert batches_before < math.ceil(len(lines) / 4)
 
-    restarted = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                               timeout=300)
-    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    # Restarted from the same checkpoint, here rather than in a second driver: what matters is
+    # what the killed one left behind, and a JVM start costs half a minute on a busy machine.
+    run_stream(spark, config, "kafka", mode="available_now", with_live_kpis=False)
     assert bronze_ids(spark, config) == sorted(ids)
     assert quarantined(spark, config) == sorted(bad)
 

@@ -58,3 +58,22 @@ def test_kpi_settings_come_from_their_file_and_are_validated() -> None:
     assert load_config("local", conf_dir=CONF_DIR).kpis.churn_days == 14
     with pytest.raises(ConfigError, match=re.escape("kpis.churn_days: must be at least 1")):
         load_config("local", ["kpis.churn_days=0"], conf_dir=CONF_DIR)
+
+
+def test_streaming_settings_come_from_their_file() -> None:
+    streaming = load_config("local", conf_dir=CONF_DIR).streaming
+    assert streaming.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert (streaming.live_kpis.window_minutes, streaming.live_kpis.watermark_minutes) == (5, 10)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("streaming.kafka.bootstrap_servers=localhost", "'localhost' is not host:port"),
+    ("streaming.kafka.starting_offsets=first", "'first' is not one of earliest, latest"),
+    ("streaming.live_kpis.window_minutes=0", "streaming.live_kpis.window_minutes: must be "
+     "positive"),
+    ("streaming.source=stores", "must be a JSON source with an event_time"),
+    ("streaming.kafka.port=1", "unknown key(s) ['port']"),
+])
+def test_streaming_settings_are_validated_before_spark(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("local", [override], conf_dir=CONF_DIR)
