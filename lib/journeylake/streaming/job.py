@@ -107,12 +107,18 @@ class IngestBatches:
                  batch, batch_id, counts.rows_read, counts.rows_kept, counts.rows_quarantined)
 
 
+# Called after each live micro-batch's upsert with the session and the gold_kpis_live rows it
+# wrote (the windows that changed): where alert rules plug in.
+AfterUpsert = Callable[[SparkSession, DataFrame], None]
+
+
 class LiveKpiBatches:
     """The live query's foreachBatch: upsert the windows a micro-batch changed (update mode emits
     each changed window with its whole state), so a replayed micro-batch writes the same rows."""
 
-    def __init__(self, config: Config, totals: StreamTotals) -> None:
-        self.config, self.totals = config, totals
+    def __init__(self, config: Config, totals: StreamTotals,
+                 after_upsert: AfterUpsert | None = None) -> None:
+        self.config, self.totals, self.after_upsert = config, totals, after_upsert
         self._registered = False
 
     def __call__(self, counts: DataFrame, batch: int) -> None:
@@ -125,6 +131,8 @@ class LiveKpiBatches:
             lakehouse.upsert(counts.sparkSession, self.config, LIVE_KPIS, rows,
                              register_name=not self._registered)
             self._registered = True
+            if self.after_upsert is not None:
+                self.after_upsert(counts.sparkSession, rows)
         counts.unpersist()
         self.totals.live_batches += 1
         log.info("%s: micro-batch %d upserted", LIVE_KPIS.name, batch)
@@ -161,8 +169,8 @@ def start_ingest(spark: SparkSession, config: Config, lines: DataFrame, mode: st
     return _triggered(writer, mode, config.streaming.trigger_seconds).start()
 
 
-def start_live_kpis(spark: SparkSession, config: Config, mode: str, totals: StreamTotals
-                    ) -> StreamingQuery:
+def start_live_kpis(spark: SparkSession, config: Config, mode: str, totals: StreamTotals,
+                    after_upsert: AfterUpsert | None = None) -> StreamingQuery:
     """The live KPI query over the streamed rows of bronze (batch-ingested files are history,
     not live: they would open windows long behind the watermark)."""
     source = config.sources[config.streaming.source]
@@ -176,7 +184,7 @@ def start_live_kpis(spark: SparkSession, config: Config, mode: str, totals: Stre
     writer = (
         counts.writeStream.queryName(LIVE_KPIS_QUERY).outputMode("update")
         .option("checkpointLocation", config.stream_checkpoint(LIVE_KPIS_QUERY))
-        .foreachBatch(LiveKpiBatches(config, totals))
+        .foreachBatch(LiveKpiBatches(config, totals, after_upsert))
     )
     return _triggered(writer, mode, config.streaming.trigger_seconds).start()
 
@@ -205,10 +213,12 @@ def run_stream(
     until_idle: bool = False,
     with_live_kpis: bool = True,
     should_stop: Callable[[], bool] = lambda: False,
+    after_live_upsert: AfterUpsert | None = None,
 ) -> StreamTotals:
     """Run the ingest query (and the live KPI query) until `mode` says they are done; a
     continuous run stops when `should_stop()` is true or, with `until_idle`, after
-    streaming.idle_seconds without new input."""
+    streaming.idle_seconds without new input. `after_live_upsert` sees each live micro-batch's
+    changed windows once they are in gold_kpis_live."""
     if source_kind not in SOURCES or mode not in MODES:
         raise ValueError(f"source_kind {source_kind!r} / mode {mode!r}")
     totals = StreamTotals()
@@ -219,7 +229,8 @@ def run_stream(
     if mode != "continuous":
         _await(ingest, config, source_kind)
         if with_live_kpis and lakehouse.table_exists(spark, config, source.table_name):
-            _await(start_live_kpis(spark, config, mode, totals), config, source_kind)
+            _await(start_live_kpis(spark, config, mode, totals, after_live_upsert), config,
+                   source_kind)
             totals.queries.append(LIVE_KPIS_QUERY)
         return totals
     queries = [ingest]
@@ -240,7 +251,7 @@ def run_stream(
             # The live query reads bronze: it starts once the first micro-batch created it.
             if with_live_kpis and len(queries) == 1 and lakehouse.table_exists(
                     spark, config, source.table_name):
-                queries.append(start_live_kpis(spark, config, mode, totals))
+                queries.append(start_live_kpis(spark, config, mode, totals, after_live_upsert))
                 totals.queries.append(LIVE_KPIS_QUERY)
             if should_stop() or (until_idle and
                                  time.monotonic() - last_input > config.streaming.idle_seconds):

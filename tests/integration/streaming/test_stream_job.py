@@ -193,7 +193,12 @@ def test_live_kpis_count_late_events_inside_the_watermark_and_drop_those_beyond(
         event("l6", "2026-06-30T10:14:00Z", cookie="e"),  # beyond it: its window is final
         event("l7", "2026-06-30T10:03:00Z", "add_to_cart", cookie="f"),  # beyond it too
     ])
-    run_stream(spark, config, "files", mode="available_now")
+    changed: list[tuple[datetime, str]] = []
+    run_stream(spark, config, "files", mode="available_now",
+               after_live_upsert=lambda _, rows: changed.extend(
+                   (row.window_start, row.breakdown) for row in rows.collect()))
+    # What alert rules would see: only the window the late event inside the watermark changed.
+    assert set(changed) == {(_ts("10:20:00"), "all"), (_ts("10:20:00"), "channel")}
 
     assert bronze_ids(spark, config) == [f"l{i}" for i in range(1, 8)]  # bronze keeps all
     live = lakehouse.read_table(spark, config, "gold_kpis_live")
