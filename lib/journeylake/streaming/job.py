@@ -133,9 +133,9 @@ class LiveKpiBatches:
             self._registered = True
             if self.after_upsert is not None:
                 self.after_upsert(counts.sparkSession, rows)
+            log.info("%s: micro-batch %d upserted its windows", LIVE_KPIS.name, batch)
         counts.unpersist()
         self.totals.live_batches += 1
-        log.info("%s: micro-batch %d upserted", LIVE_KPIS.name, batch)
 
 
 def stream_lines(spark: SparkSession, config: Config, source_kind: str, topic: str | None
