@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JARS := .jars
+TOOLS := .tools
 export JOURNEYLAKE_JARS_DIR := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(PY))
 
-.PHONY: setup venv jars test test-fast run bench lint clean secrets mlflow-ui
+.PHONY: setup venv jars test test-fast run bench lint clean secrets mlflow-ui kafka-up kafka-down
 
 setup: venv jars
 
@@ -19,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 jars: venv
-	deploy/resolve-jars.sh $(JARS) $(PY)
+	deploy/resolve-jars.sh $(JARS) $(PY) $(TOOLS)
 
 test: setup
 	$(PY) -m pytest -q
@@ -42,6 +43,14 @@ data/secrets/pii.key:
 # artifacts under data/mlflow), bound to 127.0.0.1 on models.mlflow.ui_port; it prints the URL.
 mlflow-ui: venv
 	$(PY) -m journeylake.models.tracking --env local
+
+# A local Kafka broker (KRaft) for journeylake stream / replay, from the jars of make setup, on
+# streaming.kafka.bootstrap_servers; data and logs in data/kafka. kafka-down stops that pid.
+kafka-up: setup
+	PYTHON=$(abspath $(PY)) deploy/kafka.sh up
+
+kafka-down:
+	deploy/kafka.sh down
 
 bench: setup
 	$(PY) bench/run_bench.py

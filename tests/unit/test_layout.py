@@ -18,6 +18,7 @@ ALLOWED = {
     "gold": {"core", "silver", "graphs"},
     "models": {"core", "silver", "gold", "graphs"},
     "kpis": {"core", "silver", "gold", "models"},
+    "streaming": {"core", "bronze", "silver", "kpis", "generator"},
     "explore": {"core"},
 }
 

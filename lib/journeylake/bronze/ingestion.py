@@ -152,6 +152,44 @@ def with_ingestion_metadata(df: DataFrame, batch_id: str, ingested_at: Column) -
     return df.withColumn(INGESTED_AT, ingested_at).withColumn(BATCH_ID, F.lit(batch_id))
 
 
+def classify_lines(
+    lines: DataFrame,
+    source: SourceSpec,
+    existing_keys: DataFrame | None,
+    batch_id: str,
+    ingested_at: Column,
+    max_future_hours: float,
+) -> DataFrame:
+    """Every record of `lines` (`_raw`, `_source_file`) validated against the contract, its
+    duplicate keys flagged (see `flag_duplicate_keys`) and stamped with the batch: what
+    `bronze_rows` and `quarantine_rows` split. The one path from lines to bronze and quarantine,
+    shared by `journeylake ingest` (files) and `journeylake stream` (micro-batches)."""
+    records, _, _ = split_lines(lines, source)
+    validated = validate_records(records, source, ingested_at, max_future_hours)
+    return with_ingestion_metadata(
+        flag_duplicate_keys(validated, existing_keys, batch_id), batch_id, ingested_at
+    )
+
+
+def batch_counts(
+    lines: DataFrame, source: SourceSpec, kept: DataFrame, quarantined: DataFrame
+) -> BatchCounts:
+    """The counts of one batch: records, blank and header lines of `lines`; rows of the split."""
+    _, blank, header = split_lines(lines, source)
+    line_stats = lines.agg(
+        F.count_if(blank).alias("blank"),
+        F.count_if(header).alias("header"),
+        F.count_if(~blank & ~header).alias("records"),
+    ).first()
+    return BatchCounts(
+        rows_read=line_stats["records"],
+        rows_kept=kept.count(),
+        rows_quarantined=quarantined.count(),
+        blank_lines=line_stats["blank"],
+        header_lines=line_stats["header"],
+    )
+
+
 def bronze_rows(classified: DataFrame, source: SourceSpec) -> DataFrame:
     """The valid records in the bronze table's column order."""
     columns = [spec.name for spec in source.fields]

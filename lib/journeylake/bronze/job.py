@@ -22,24 +22,16 @@ from journeylake.bronze.ingestion import (
     BatchCounts,
     IngestCountMismatch,
     SourceFile,
+    batch_counts,
     batch_id_for,
     bronze_rows,
     check_header,
-    flag_duplicate_keys,
+    classify_lines,
     new_files,
     quarantine_rows,
-    split_lines,
-    validate_records,
-    with_ingestion_metadata,
 )
-from journeylake.bronze.tables import (
-    AUDIT_INGESTION,
-    BATCH_ID,
-    EVENT_DATE,
-    INGESTED_FILES,
-    QUARANTINE,
-    RECORD_KEY,
-)
+from journeylake.bronze.tables import AUDIT_INGESTION, INGESTED_FILES
+from journeylake.bronze.writing import existing_keys, verify_written, write_batch
 from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config, SourceSpec
@@ -109,40 +101,16 @@ def ingest_source(
 
     at = F.lit(ingested_at).cast("timestamp")
     lines = lakehouse.read_lines(spark, [item.path for item in files]).persist()
-    records, blank, header = split_lines(lines, source)
-    validated = validate_records(records, source, at, config.ingest.max_future_hours)
-    bronze_table = source.table_name
-    existing = (
-        lakehouse.read_table(spark, config, bronze_table).select(RECORD_KEY, BATCH_ID)
-        if lakehouse.table_exists(spark, config, bronze_table)
-        else None
-    )
-    classified = with_ingestion_metadata(
-        flag_duplicate_keys(validated, existing, batch_id), batch_id, at
+    classified = classify_lines(
+        lines, source, existing_keys(spark, config, source), batch_id, at,
+        config.ingest.max_future_hours,
     ).persist()
     kept = bronze_rows(classified, source)
     quarantined = quarantine_rows(classified, source)
-
-    line_stats = lines.agg(
-        F.count_if(blank).alias("blank"),
-        F.count_if(header).alias("header"),
-        F.count_if(~blank & ~header).alias("records"),
-    ).first()
-    counts = BatchCounts(
-        rows_read=line_stats["records"],
-        rows_kept=kept.count(),
-        rows_quarantined=quarantined.count(),
-        blank_lines=line_stats["blank"],
-        header_lines=line_stats["header"],
-    )
+    counts = batch_counts(lines, source, kept, quarantined)
     counts.check(source.name)
-
-    # Keys were checked against bronze above, so appends suffice; the write id makes a retried
-    # batch skip what it already committed.
-    lakehouse.append_once(spark, config, QUARANTINE, quarantined, f"ingest-{batch_id}")
-    partition_by = [EVENT_DATE] if source.event_time else []
-    lakehouse.append_once(spark, config, bronze_table, kept, f"ingest-{batch_id}", partition_by)
-    _verify_written(spark, config, source, batch_id, counts)
+    write_batch(spark, config, source, kept, quarantined, f"ingest-{batch_id}")
+    verify_written(spark, config, source, batch_id, counts)
     _record_files(spark, config, source, files, batch_id, ingested_at)
     classified.unpersist()
     lines.unpersist()
@@ -156,28 +124,6 @@ def ingest_source(
         counts.rows_quarantined,
     )
     return SourceOutcome(source.name, batch_id, len(files), counts, "succeeded")
-
-
-def _verify_written(
-    spark: SparkSession, config: Config, source: SourceSpec, batch_id: str, counts: BatchCounts
-) -> None:
-    """What the batch left in Delta must be what it classified: no row lost in a merge."""
-    in_bronze = (
-        lakehouse.read_table(spark, config, source.table_name)
-        .where(F.col(BATCH_ID) == batch_id)
-        .count()
-    )
-    in_quarantine = (
-        lakehouse.read_table(spark, config, QUARANTINE)
-        .where(F.col(BATCH_ID) == batch_id)
-        .count()
-    )
-    if in_bronze != counts.rows_kept or in_quarantine != counts.rows_quarantined:
-        raise IngestCountMismatch(
-            f"{source.name}: batch {batch_id} kept {counts.rows_kept} and quarantined "
-            f"{counts.rows_quarantined} rows, but Delta holds {in_bronze} in "
-            f"{source.table_name} and {in_quarantine} in {QUARANTINE.name}"
-        )
 
 
 def _record_files(

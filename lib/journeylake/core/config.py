@@ -33,7 +33,7 @@ from journeylake.core.source_spec import (  # noqa: F401 - re-exported
 ENVIRONMENTS = ("local", "cluster", "databricks")
 CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
 # Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
-STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml", "kpis.yaml")
+STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml", "kpis.yaml", "streaming.yaml")
 JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
 
 
@@ -321,6 +321,55 @@ class KpiSettings:
 
 
 @dataclass(frozen=True)
+class KafkaSettings:
+    # host:port[,host:port...]; `make kafka-up` runs a broker on the first one (127.0.0.1 only).
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "clickstream"
+    # Where a query without a checkpoint starts: "earliest" (all the topic holds) or "latest".
+    starting_offsets: str = "earliest"
+    # At most this many messages per micro-batch, so one batch stays small after a backlog.
+    max_offsets_per_trigger: int = 20000
+    # How long to wait for the broker to answer before the job says it is not reachable.
+    connect_timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class StreamFileSettings:
+    # Landing folder of the file source, relative to lakehouse.landing_root.
+    path: str = "clickstream-stream"
+    max_files_per_trigger: int = 20
+
+
+@dataclass(frozen=True)
+class LiveKpiSettings:
+    window_minutes: int = 5
+    # Events arriving more than this behind the latest event time seen are dropped: their
+    # windows are final.
+    watermark_minutes: int = 10
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    # The generated day: this many customers (plus the generator's anonymous visitors).
+    customers: int = 300
+    events_per_second: float = 50.0
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    # The contract the streamed lines follow (a JSON source of conf/sources with an event time).
+    source: str = "clickstream"
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    files: StreamFileSettings = field(default_factory=StreamFileSettings)
+    # Seconds between micro-batches of a running stream.
+    trigger_seconds: float = 5.0
+    # --until-idle stops a stream after this long without new input.
+    idle_seconds: float = 15.0
+    live_kpis: LiveKpiSettings = field(default_factory=LiveKpiSettings)
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     project_root: str
@@ -335,6 +384,7 @@ class Config:
     gold: GoldSettings = field(default_factory=GoldSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     kpis: KpiSettings = field(default_factory=KpiSettings)
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
 
     def resolve(self, path: str) -> str:
         """An absolute path or URI for a configured path; relative ones hang off the project."""
@@ -350,6 +400,10 @@ class Config:
 
     def ingest_sources(self) -> list[SourceSpec]:
         return [self.sources[name] for name in self.ingest.sources]
+
+    def stream_checkpoint(self, query: str) -> str:
+        """The checkpoint folder of streaming query `query`, under spark.checkpoint_dir."""
+        return f"{self.resolve(self.spark.checkpoint_dir).rstrip('/')}/streaming/{query}"
 
 
 def _is_absolute(path: str) -> bool:
@@ -465,6 +519,7 @@ def _validate(data: Mapping[str, Any]) -> Config:
     _validate_gold(config)
     _validate_models(config)
     _validate_kpis(config.kpis)
+    _validate_streaming(config)
     return config
 
 
@@ -484,6 +539,43 @@ def _validate_kpis(kpis: KpiSettings) -> None:
     if alerts.journey_changes < 1 or alerts.journey_min_transitions < 1:
         raise ConfigError("kpis.alerts.journey_changes and journey_min_transitions: must be at "
                           "least 1")
+
+
+def _validate_streaming(config: Config) -> None:
+    streaming = config.streaming
+    source = config.sources.get(streaming.source)
+    if source is None:
+        raise ConfigError(f"streaming.source: {streaming.source!r} is not a configured source; "
+                          f"configured: {sorted(config.sources)}")
+    if source.format != "json" or not source.event_time:
+        raise ConfigError(f"streaming.source: {streaming.source!r} must be a JSON source with an "
+                          "event_time (one record per message or line)")
+    kafka = streaming.kafka
+    for server in kafka.bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"streaming.kafka.bootstrap_servers: {server.strip()!r} is not "
+                              "host:port")
+    if not kafka.topic.strip():
+        raise ConfigError("streaming.kafka.topic: must not be empty")
+    if kafka.starting_offsets not in ("earliest", "latest"):
+        raise ConfigError(f"streaming.kafka.starting_offsets: {kafka.starting_offsets!r} is not "
+                          "one of earliest, latest")
+    positive = {
+        "streaming.kafka.max_offsets_per_trigger": kafka.max_offsets_per_trigger,
+        "streaming.kafka.connect_timeout_seconds": kafka.connect_timeout_seconds,
+        "streaming.files.max_files_per_trigger": streaming.files.max_files_per_trigger,
+        "streaming.trigger_seconds": streaming.trigger_seconds,
+        "streaming.idle_seconds": streaming.idle_seconds,
+        "streaming.live_kpis.window_minutes": streaming.live_kpis.window_minutes,
+        "streaming.replay.customers": streaming.replay.customers,
+        "streaming.replay.events_per_second": streaming.replay.events_per_second,
+    }
+    for name, value in positive.items():
+        if not value > 0:
+            raise ConfigError(f"{name}: must be positive, got {value}")
+    if streaming.live_kpis.watermark_minutes < 0:
+        raise ConfigError("streaming.live_kpis.watermark_minutes: must not be negative")
 
 
 IDENTIFIER_TYPES = ("customer", "email", "handle", "device", "cookie")

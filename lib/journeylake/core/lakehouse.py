@@ -70,6 +70,33 @@ def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     )
 
 
+def read_lines_stream(spark: SparkSession, root: str, glob: str, max_files_per_trigger: int
+                      ) -> DataFrame:
+    """New files under `root` whose name matches `glob`, as a stream of lines: `_raw` and
+    `_source_file`, like `read_lines`. The folder is created when absent (a file stream needs
+    it). Which files were read lives in the query's checkpoint."""
+    make_dirs(spark, root)
+    return (
+        spark.readStream.format("text")
+        .option("pathGlobFilter", glob)
+        .option("maxFilesPerTrigger", str(max_files_per_trigger))
+        .load(root)
+        .select(F.col("value").alias(RAW_LINE), F.col("_metadata.file_path").alias(SOURCE_FILE))
+    )
+
+
+def make_dirs(spark: SparkSession, path: str) -> None:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).mkdirs(hadoop_path)
+
+
+def read_table_stream(spark: SparkSession, config: Config, table: Table) -> DataFrame:
+    """The table's appends as a stream (Delta source); where it got to lives in the query's
+    checkpoint."""
+    return spark.readStream.format("delta").load(config.table_path(_name(table)))
+
+
 def read_first_line(spark: SparkSession, path: str) -> str:
     """The first line of one file, read on the driver (a header, not data)."""
     jvm = spark.sparkContext._jvm
@@ -137,21 +164,28 @@ def append_once(
     rows: DataFrame,
     write_id: str,
     partition_by: Sequence[str] = (),
+    write_version: int = 0,
+    register_name: bool = True,
 ) -> None:
-    """Append `rows` unless a write with the same `write_id` already committed to the table.
+    """Append `rows` unless a write with the same `write_id` and a `write_version` at least as
+    high already committed to the table.
 
     Delta's idempotent writes (txnAppId/txnVersion) make a retried batch a no-op without the
-    full-table join a MERGE would pay; the caller guarantees the rows' keys are new.
+    full-table join a MERGE would pay; the caller guarantees the rows' keys are new. A batch
+    job writes once per id (version 0); a stream keeps one id per query and counts its
+    micro-batches in the version, so a replayed micro-batch is skipped.
     """
     (
         _conformed(table, rows).write.format("delta")
         .mode("append")
         .partitionBy(*_partitioning(table, partition_by))
         .option("txnAppId", write_id)
-        .option("txnVersion", 0)
+        .option("txnVersion", write_version)
         .save(config.table_path(_name(table)))
     )
-    register(spark, config, _name(table))
+    # A stream registers once, not on each micro-batch: the catalog lookup costs a job.
+    if register_name:
+        register(spark, config, _name(table))
 
 
 def register(spark: SparkSession, config: Config, table: str) -> None:
@@ -288,6 +322,29 @@ def insert_new(
             .execute()
         )
     register(spark, config, _name(table))
+
+
+def upsert(spark: SparkSession, config: Config, table: TableSpec, rows: DataFrame,
+           register_name: bool = True) -> None:
+    """Insert `rows`, or update the table's rows with the same keys (the spec's), in one MERGE:
+    writing the same rows again changes nothing. `rows` must hold each key once."""
+    if not table.keys:
+        raise ValueError(f"upsert into {table.name} needs the table's key columns")
+    rows = conform(rows, table)
+    if not table_exists(spark, config, table):
+        insert_new(spark, config, table, rows)
+        return
+    condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in table.keys)
+    (
+        DeltaTable.forPath(spark, config.table_path(table.name))
+        .alias("t")
+        .merge(rows.alias("s"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    if register_name:
+        register(spark, config, table.name)
 
 
 def replace_rows(

@@ -50,20 +50,29 @@ def _null_string() -> Column:
     return F.lit(None).cast("string")
 
 
+def clickstream_rule_inputs() -> dict[str, Column]:
+    """The columns the touchpoint taxonomy and the channel rules read, from a bronze clickstream
+    row: what the timeline and the live KPIs of `journeylake stream` both classify events by."""
+    return {
+        "source": F.lit("clickstream"),
+        "source_value": F.col("event_type"),
+        **{name: _lower(name) for name in
+           ("platform", "referrer", "utm_source", "utm_medium", "utm_campaign")},
+        "network": _null_string(),
+        "order_channel": _null_string(),
+    }
+
+
 def clickstream_input(events: DataFrame) -> DataFrame:
     """TIMELINE_INPUT of bronze clickstream rows (the contract's columns and `_record_key`)."""
+    rule_inputs = clickstream_rule_inputs()
     return events.select(
-        F.lit("clickstream").alias("source"),
+        rule_inputs["source"].alias("source"),
         F.col("_record_key").alias("source_key"),
         "ts",
-        F.col("event_type").alias("source_value"),
-        _lower("platform").alias("platform"),
-        _lower("referrer").alias("referrer"),
-        _lower("utm_source").alias("utm_source"),
-        _lower("utm_medium").alias("utm_medium"),
-        _lower("utm_campaign").alias("utm_campaign"),
-        _null_string().alias("network"),
-        _null_string().alias("order_channel"),
+        *[rule_inputs[name].alias(name) for name in
+          ("source_value", "platform", "referrer", "utm_source", "utm_medium", "utm_campaign",
+           "network", "order_channel")],
         F.array(node("customer", F.col("user_id")), node("device", F.col("device_id")),
                 node("cookie", F.col("cookie_id"))).alias("candidates"),
         _attributes({

@@ -83,3 +83,22 @@ def test_planted_anomalies_and_the_weekly_cycle_are_generator_settings() -> None
     assert (spike.kind, spike.channel, spike.lift, spike.start_hour) == (
         "campaign_spike", "email", 3.0, 0)
     assert len(config.generate.weekday_traffic) == 7
+
+
+def test_streaming_settings_come_from_their_file() -> None:
+    streaming = load_config("local", conf_dir=CONF_DIR).streaming
+    assert streaming.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert (streaming.live_kpis.window_minutes, streaming.live_kpis.watermark_minutes) == (5, 10)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("streaming.kafka.bootstrap_servers=localhost", "'localhost' is not host:port"),
+    ("streaming.kafka.starting_offsets=first", "'first' is not one of earliest, latest"),
+    ("streaming.live_kpis.window_minutes=0", "streaming.live_kpis.window_minutes: must be "
+     "positive"),
+    ("streaming.source=stores", "must be a JSON source with an event_time"),
+    ("streaming.kafka.port=1", "unknown key(s) ['port']"),
+])
+def test_streaming_settings_are_validated_before_spark(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("local", [override], conf_dir=CONF_DIR)

@@ -40,3 +40,38 @@ def test_the_latest_commit_note_is_the_last_write_s(spark: SparkSession, tmp_pat
     lakehouse.overwrite_partitions(spark, config, NOTED, rows)
     assert lakehouse.latest_commit_note(spark, config, NOTED) is None
     assert lakehouse.table_version(spark, config, NOTED) == 1
+
+
+KEYED = TableSpec("keyed", schema(("id", LongType()), ("day", StringType())), keys=("id",))
+
+
+def test_a_stream_write_is_skipped_unless_its_micro_batch_is_newer(
+    spark: SparkSession, tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, "spark.catalog=in-memory")
+    def append(version: int, row_id: int) -> None:
+        rows = spark.createDataFrame([(row_id, "d1")], "id long, day string")
+        lakehouse.append_once(spark, config, KEYED, rows, "stream-q1", write_version=version,
+                              register_name=False)
+    append(0, 1)
+    append(1, 2)
+    append(1, 3)  # micro-batch 1 replayed: already committed
+    append(0, 4)  # an older one: also skipped
+    append(2, 5)
+    ids = sorted(row.id for row in lakehouse.read_table(spark, config, KEYED).collect())
+    assert ids == [1, 2, 5]
+
+
+def test_an_upsert_inserts_new_keys_and_updates_known_ones(
+    spark: SparkSession, tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, "spark.catalog=in-memory")
+    first = spark.createDataFrame([(1, "a"), (2, "b")], "id long, day string")
+    lakehouse.upsert(spark, config, KEYED, first)
+    lakehouse.upsert(spark, config, KEYED, spark.createDataFrame([(2, "c"), (3, "d")],
+                                                                 "id long, day string"))
+    lakehouse.upsert(spark, config, KEYED, spark.createDataFrame([(3, "d")],
+                                                                 "id long, day string"))
+    rows = sorted((row.id, row.day) for row in lakehouse.read_table(spark, config, KEYED)
+                  .collect())
+    assert rows == [(1, "a"), (2, "c"), (3, "d")]
