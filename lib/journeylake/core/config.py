@@ -308,6 +308,10 @@ class AlertSettings:
     min_relative_sd: float = 0.05
     # Revenue and the average order value of fewer orders are not judged (too skewed).
     min_orders: float = 30.0
+    # Live alerts (gold_alerts_live): a window against the same window of the day on this many
+    # days before, judged with at least live_min_history_days of them.
+    live_days: int = 7
+    live_min_history_days: int = 3
     # The journey change: the edges listed, and the transitions a touchpoint needs on each side.
     journey_changes: int = 5
     journey_min_transitions: int = 20
@@ -536,6 +540,8 @@ def _validate_kpis(kpis: KpiSettings) -> None:
     for name in ("min_expected", "min_denominator", "min_relative_sd", "min_orders"):
         if getattr(alerts, name) < 0:
             raise ConfigError(f"kpis.alerts.{name}: must not be negative")
+    if not 1 <= alerts.live_min_history_days <= alerts.live_days:
+        raise ConfigError("kpis.alerts.live_min_history_days: must be in 1..live_days")
     if alerts.journey_changes < 1 or alerts.journey_min_transitions < 1:
         raise ConfigError("kpis.alerts.journey_changes and journey_min_transitions: must be at "
                           "least 1")

@@ -13,8 +13,8 @@ value is itself an estimate). The band is expected +- `warning` standard deviati
 Only series with enough behind them are judged: `min_history_days` days in the window, an
 expected count of `min_expected` or more, a ratio's denominator of `min_denominator` or more that
 day, and for an amount `min_orders` orders or more: a sum of a few right-skewed order values
-has a far longer upper tail than a normal band allows for. Thousands of small series judged every day
-would otherwise raise alerts by chance.
+has a far longer upper tail than a normal band allows for. Thousands of small series judged
+every day would otherwise raise alerts by chance.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from journeylake.core.columns import require_columns
 from journeylake.kpis.baselines import BASELINE_COLUMNS
-from journeylake.kpis.definitions import ALL, AMOUNT, COUNT, KPIS, SHARE
+from journeylake.kpis.definitions import ALL, AMOUNT, COUNT, KPIS, SHARE, Kpi
 from journeylake.kpis.journey_change import CHANGE_TYPE
 
 UP, DOWN = "up", "down"
@@ -55,30 +55,34 @@ class AlertRules:
     min_orders: float = 30.0
 
 
-def _lookup(kpi: Column, attribute: str, default: str | None) -> Column:
-    pairs = [x for k in KPIS if getattr(k, attribute) is not None
+def _lookup(kpi: Column, attribute: str, default: str | None, definitions: Sequence[Kpi]
+            ) -> Column:
+    pairs = [x for k in definitions if getattr(k, attribute) is not None
              for x in (F.lit(k.name), F.lit(getattr(k, attribute)))]
     found = F.create_map(*pairs)[kpi] if pairs else F.lit(None).cast("string")
     return F.coalesce(found, F.lit(default)) if default else found
 
 
-def _with_size(baselined: DataFrame) -> DataFrame:
+def _with_size(baselined: DataFrame, definitions: Sequence[Kpi]) -> DataFrame:
     """`_size`: how many things the day's value adds up (an amount's orders): the denominator,
     else the value of the count KPI it is `made_of` in the same series and day."""
     keys = ["kpi_date", "breakdown", "breakdown_value"]
     counts = baselined.select(*keys, F.col("kpi").alias("_made_of"),
                               F.col("value").alias("_count"))
-    made_of = baselined.select("*", _lookup(F.col("kpi"), "made_of", None).alias("_made_of"))
+    made_of = baselined.select(
+        "*", _lookup(F.col("kpi"), "made_of", None, definitions).alias("_made_of"))
     return made_of.join(counts, [*keys, "_made_of"], "left").select(
         *BASELINE_COLUMNS, F.coalesce("denominator", "_count").alias("_size"))
 
 
-def kpi_bands(baselined: DataFrame, rules: AlertRules) -> DataFrame:
+def kpi_bands(baselined: DataFrame, rules: AlertRules, definitions: Sequence[Kpi] = KPIS
+              ) -> DataFrame:
     """BAND_COLUMNS: the baselines with the day's standard deviation `sd`, the band
     `lower`..`upper`, the `deviation` of the value in standard deviations, and `judged`
-    (whether the rules judge this value at all); NULL sd and band without a baseline."""
+    (whether the rules judge this value at all); NULL sd and band without a baseline.
+    `definitions`: the KPIs whose units set the noise floors (the daily ones by default)."""
     require_columns(baselined, BASELINE_COLUMNS, "kpi_bands")
-    unit = _lookup(F.col("kpi"), "unit", COUNT)
+    unit = _lookup(F.col("kpi"), "unit", COUNT, definitions)
     expected, size = F.col("expected"), F.col("_size")
     share = F.least(F.greatest(expected, F.lit(0.0)), F.lit(1.0))
     amount_cv = F.when(F.col("denominator").isNotNull(), F.lit(AMOUNT_CV)).otherwise(
@@ -89,7 +93,7 @@ def kpi_bands(baselined: DataFrame, rules: AlertRules) -> DataFrame:
                 .otherwise(F.lit(0.0)))
     sd = F.greatest(F.col("spread"), sampling, rules.min_relative_sd * F.abs(expected)) \
         * F.col("inflation")
-    with_sd = _with_size(baselined).select(
+    with_sd = _with_size(baselined, definitions).select(
         "*", F.when(expected.isNotNull(), sd).alias("sd"))
     width = rules.warning * F.col("sd")
     ceiling = F.when(unit == SHARE, F.lit(1.0))

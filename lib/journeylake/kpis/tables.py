@@ -52,4 +52,16 @@ ALERTS = TableSpec(
            (BUILT_AT, TimestampType()), (RUN_ID, StringType())),
     keys=("alert_date", "kpi", "breakdown", "breakdown_value"),
 )
-TABLES = (KPIS_DAILY, KPI_BASELINES, ALERTS)
+# The alert rules on gold_kpis_live: one row per closed 5-minute window and series out of band.
+ALERTS_LIVE = TableSpec(
+    "gold_alerts_live",
+    schema(("alert_date", DateType()), ("window_start", TimestampType()),
+           ("window_end", TimestampType()), ("kpi", StringType()), ("breakdown", StringType()),
+           ("breakdown_value", StringType()), ("observed", DoubleType()),
+           ("expected", DoubleType()), ("lower", DoubleType()), ("upper", DoubleType()),
+           ("direction", StringType()), ("severity", StringType()), ("deviation", DoubleType()),
+           ("moved_breakdown", StringType()), ("moved_breakdown_value", StringType()),
+           ("moved_change", DoubleType()), (BUILT_AT, TimestampType())),
+    keys=("window_start", "kpi", "breakdown", "breakdown_value"),
+)
+TABLES = (KPIS_DAILY, KPI_BASELINES, ALERTS, ALERTS_LIVE)

@@ -10,6 +10,7 @@ streamed rows and keeps the KPIs of every event-time window (streaming.live_kpis
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -36,8 +37,17 @@ from journeylake.core.job_runner import (
     run_main,
 )
 from journeylake.core.spark_session import build_session
+from journeylake.kpis.job import alert_rules
+from journeylake.kpis.live_alerts import closed_by, live_alerts
+from journeylake.kpis.tables import ALERTS_LIVE
+from journeylake.kpis.tables import BUILT_AT as ALERTS_BUILT_AT
 from journeylake.streaming import kafka
-from journeylake.streaming.live import live_kpis, window_counts, with_channel
+from journeylake.streaming.live import (
+    LIVE_KPI_DEFINITIONS,
+    live_kpis,
+    window_counts,
+    with_channel,
+)
 from journeylake.streaming.tables import INGEST_QUERY, LIVE_KPIS, LIVE_KPIS_QUERY, UPDATED_AT
 from journeylake.streaming.transforms import kafka_lines, stream_batch_id, stream_batch_prefix
 
@@ -287,6 +297,36 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def alert_live(spark: SparkSession, config: Config, changed: DataFrame) -> int:
+    """Run the alert rules on the days of gold_kpis_live that the live windows `changed` fall
+    on and replace those days' rows of gold_alerts_live (one MERGE); the alerts written."""
+    definitions = LIVE_KPI_DEFINITIONS
+    settings = config.kpis.alerts
+    days = sorted(row.kpi_date for row in changed.select("kpi_date").distinct().collect())
+    if not days:
+        return 0
+    live = lakehouse.read_table(spark, config, LIVE_KPIS)
+    cutoff = closed_by(live.agg(F.max("window_end")).first()[0],
+                       config.streaming.live_kpis.watermark_minutes)
+    if cutoff is None:
+        return 0
+    history = live.where(F.col("kpi_date").between(
+        F.date_sub(F.lit(days[0]), settings.live_days), F.lit(days[-1])))
+    rules = dataclasses.replace(alert_rules(settings), kpis=tuple(k.name for k in definitions),
+                                min_history_days=settings.live_min_history_days)
+    found = live_alerts(history, rules, days=settings.live_days, closed_by=cutoff,
+                        definitions=definitions).where(F.col("alert_date").isin(days))
+    stale = lakehouse.read_table_or_empty(spark, config, ALERTS_LIVE).where(
+        F.col("alert_date").isin(days))
+    rows = found.withColumn(ALERTS_BUILT_AT, F.lit(utc_now())).localCheckpoint()
+    lakehouse.replace_rows(spark, config, ALERTS_LIVE, stale, rows)
+    written = rows.count()
+    if written:
+        log.warning("%s: %d live alerts on %s", ALERTS_LIVE.name, written,
+                    ", ".join(map(str, days)))
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging()
@@ -299,7 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = build_session(config)
     try:
         totals = run_stream(spark, config, args.source, args.topic, mode,
-                            until_idle=args.until_idle, with_live_kpis=not args.no_live_kpis)
+                            until_idle=args.until_idle, with_live_kpis=not args.no_live_kpis,
+                            after_live_upsert=lambda session, changed: alert_live(
+                                session, config, changed))
     except KeyboardInterrupt:
         print("stream: stopped; the next run resumes from the checkpoints")
         return 130

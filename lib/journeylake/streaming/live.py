@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from journeylake.core.columns import require_columns
 from journeylake.core.config import ChannelRule
-from journeylake.kpis.definitions import ALL, CHANNEL, Kpi
+from journeylake.kpis.definitions import ALL, CHANNEL, SHARE, Kpi
 from journeylake.silver.timeline import (
     channel_column,
     check_channel_rules,
@@ -34,7 +34,7 @@ LIVE_KPI_DEFINITIONS: tuple[Kpi, ...] = (
     Kpi("checkout_starts", "checkout_start events in the window"),
     Kpi("orders", "purchase events (online orders) in the window"),
     Kpi("visitor_conversion_rate", "share of the window's visitors with a purchase in it",
-        "visitors with a purchase event", "visitors"),
+        "visitors with a purchase event", "visitors", SHARE),
 )
 LIVE_KPI_NAMES = tuple(kpi.name for kpi in LIVE_KPI_DEFINITIONS)
 EVENT_COLUMNS = ("ts", "cookie_id", "event_type", "channel")
