@@ -18,6 +18,7 @@ ALLOWED = {
     "gold": {"core", "silver", "graphs"},
     "models": {"core", "silver", "gold", "graphs"},
     "kpis": {"core", "silver", "models"},
+    "dashboard": {"core", "gold", "models", "kpis"},
     "explore": {"core"},
 }
 
