@@ -18,6 +18,8 @@ COMMANDS = {
               "features, segments, propensity scores, CLV, recommendations; MLflow registry"),
     "score": ("journeylake.models.job:main_score", "score customers with the champion models"),
     "kpis": ("journeylake.kpis.job", "daily KPIs overall, per channel and per segment"),
+    "dashboard": ("journeylake.dashboard.job",
+                  "one self-contained HTML page of charts from the gold tables; --serve"),
     "run": ("journeylake.pipeline", "the whole pipeline on the configured environment"),
     "tables": ("journeylake.explore.table_list",
                "list lakehouse tables with row counts and locations"),

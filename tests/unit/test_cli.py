@@ -13,8 +13,8 @@ from journeylake.silver.pseudonymisation import KEY_ENV, KEY_FILE_ENV
 from tests.conftest import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-PIPELINE = ("generate", "ingest", "silver", "gold", "train", "score", "kpis", "run", "tables",
-            "sql")
+PIPELINE = ("generate", "ingest", "silver", "gold", "train", "score", "kpis", "dashboard", "run",
+            "tables", "sql")
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
