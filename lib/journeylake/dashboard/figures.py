@@ -146,7 +146,8 @@ def alert_table(alerts: DataFrame) -> go.Figure:
         header=dict(values=list(ALERT_HEADERS), fill_color="#ecf0f1", align="left"),
         cells=dict(values=cells, align="left",
                    font=dict(color=["black", "black", "black", colours[0]]))))
-    return _layout(figure, 90 + 28 * max(len(rows), 1), margin=dict(l=10, r=10, t=10, b=10))
+    # Rows with journey changes wrap onto two lines.
+    return _layout(figure, 80 + 48 * max(len(rows), 1), margin=dict(l=10, r=10, t=10, b=10))
 
 
 def funnels(report: DataFrame) -> go.Figure:
@@ -192,19 +193,24 @@ def paths_sankey(paths: DataFrame) -> go.Figure:
                   value=list(links.values()),
                   color=["rgba(39,174,96,0.35)" if o == CONVERSION else "rgba(149,165,166,0.35)"
                          for _, _, o in links])))
-    return _layout(figure, 520)
+    return _layout(figure, 600)
 
 
-def _circle(names: Sequence[str]) -> dict[str, tuple[float, float]]:
-    """Positions on a unit circle, (start) at the top and the rest clockwise in the given
-    order: plotly has no graph layout, and a fixed one keeps builds comparable."""
-    count = len(names)
-    return {name: (math.sin(2 * math.pi * i / count), math.cos(2 * math.pi * i / count))
-            for i, name in enumerate(names)}
+def _layout_nodes(names: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """(start) on the left, the outcomes on the right, the touchpoints on a circle between
+    them in the given order from the top: plotly has no graph layout, and a fixed one reads
+    left to right and keeps builds comparable."""
+    touchpoints = [n for n in names if n not in (START, CONVERSION, DROPOFF)]
+    count = max(len(touchpoints), 1)
+    where = {name: (math.sin(2 * math.pi * i / count), math.cos(2 * math.pi * i / count))
+             for i, name in enumerate(touchpoints)}
+    fixed = {START: (-1.45, 0.0), CONVERSION: (1.45, 0.35), DROPOFF: (1.45, -0.35)}
+    where.update({name: fixed[name] for name in names if name in fixed})
+    return where
 
 
 def touchpoint_graph(edges: DataFrame, significance: DataFrame | None) -> go.Figure:
-    """The journey graph: touchpoints on a circle, (start) on top, the outcomes last; an arrow
+    """The journey graph: (start) left, touchpoints on a circle, the outcomes right; an arrow
     per edge (aggregates.busiest_edges), thicker for more transitions; node size by PageRank and
     colour by removal effect (gold_touchpoint_significance, when built)."""
     require_columns(edges, ("src", "dst", "transitions", "probability", "conversion_rate"),
@@ -215,7 +221,7 @@ def touchpoint_graph(edges: DataFrame, significance: DataFrame | None) -> go.Fig
     seen = {r.src for r in rows} | {r.dst for r in rows}
     ends = [s for s in (CONVERSION, DROPOFF) if s in seen]
     order = [START] * (START in seen) + sorted(seen - {START, *ends}) + ends
-    where = _circle(order)
+    where = _layout_nodes(order)
     heaviest = max(r.transitions for r in rows)
     figure = go.Figure()
     for row in rows:
@@ -245,8 +251,8 @@ def touchpoint_graph(edges: DataFrame, significance: DataFrame | None) -> go.Fig
                     colorscale="Viridis", showscale=bool(stats),
                     colorbar=dict(title="removal<br>effect"),
                     line=dict(width=1, color="#2c3e50"))))
-    axis = dict(visible=False, range=[-1.3, 1.3])
-    return _layout(figure, 560, xaxis=axis, yaxis=dict(axis, scaleanchor="x"))
+    return _layout(figure, 560, xaxis=dict(visible=False, range=[-1.7, 1.7]),
+                   yaxis=dict(visible=False, range=[-1.25, 1.25], scaleanchor="x"))
 
 
 def attribution(credit: DataFrame) -> go.Figure:

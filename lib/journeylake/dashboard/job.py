@@ -136,10 +136,12 @@ def build_panels(spark: SparkSession, config: Config, versions: Versions) -> lis
         panel("paths", "Top paths", f"The {settings.top_paths} most common paths to a conversion "
               "and to a drop-off (gold_top_paths), from (start) to the outcome; width is "
               "journeys.", sources.TOP_PATHS,
-              lambda t: figures.paths_sankey(aggregates.top_paths(t, settings.top_paths))),
+              lambda t: figures.paths_sankey(aggregates.top_paths(t, settings.top_paths)),
+              wide=True),
         panel("graph", "Touchpoint graph", f"The {settings.graph_edges} most travelled "
-              "transitions (gold_journey_edges); node size is PageRank and colour the removal "
-              "effect (gold_touchpoint_significance).", sources.JOURNEY_EDGES,
+              "transitions (gold_journey_edges), (start) on the left, the outcomes on the "
+              "right; node size is PageRank and colour the removal effect "
+              "(gold_touchpoint_significance).", sources.JOURNEY_EDGES,
               lambda t: figures.touchpoint_graph(
                   aggregates.busiest_edges(t, settings.graph_edges), significance)),
         panel("attribution", "Attribution", "Conversions credited to each channel by each "

@@ -36,6 +36,7 @@ def test_each_funnel_draws_its_overall_persons_per_step_in_step_order(spark: Spa
 def test_the_sankey_flows_every_journey_from_start_to_its_outcome(spark: SparkSession) -> None:
     paths = spark.createDataFrame(
         [(CONVERSION, 1, ["search", "product_view"], 7), (CONVERSION, 2, ["product_view"], 3),
+         (CONVERSION, 3, ["search", "add_to_cart"], 2),
          (DROPOFF, 1, ["search", "product_view"], 11)],
         "outcome string, rank int, path array<string>, journeys long")
     (sankey,) = figures.paths_sankey(paths).data
@@ -47,8 +48,10 @@ def test_the_sankey_flows_every_journey_from_start_to_its_outcome(spark: SparkSe
                        if labels[s] == START)
     into = {label: sum(v for t, v in zip(links.target, links.value, strict=True)
                        if labels[t] == label) for label in (CONVERSION, DROPOFF)}
-    assert out_of_start == 21 and into == {CONVERSION: 10, DROPOFF: 11}
-    assert flows[(START, "search")] == 18 and flows[("search", "product_view")] == 18
+    assert out_of_start == 23 and into == {CONVERSION: 12, DROPOFF: 11}
+    # Paths sharing a step share its link: (start) > search carries 7 + 2 to a conversion.
+    assert len(links.value) == 10
+    assert flows[(START, "search")] == 20 and flows[("search", "product_view")] == 18
     # product_view first (a path of one touchpoint) and second are two nodes.
     assert labels.count("product_view") == 2 and labels.count(START) == 1
 
@@ -66,7 +69,8 @@ def test_the_touchpoint_graph_draws_an_arrow_per_edge_and_sizes_nodes_by_pageran
     figure = figures.touchpoint_graph(edges, significance)
     nodes = figure.data[-1]
     assert list(nodes.text) == [START, "search", CONVERSION, DROPOFF]
-    assert (nodes.x[0], nodes.y[0]) == (0.0, 1.0)  # (start) on top
+    assert nodes.x[0] < nodes.x[1] < nodes.x[2] == nodes.x[3]  # left to right
+    assert (nodes.x[1], nodes.y[1]) == (0.0, 1.0)  # the first touchpoint on top
     assert len(figure.layout.annotations) == 3  # the self-loop is not an arrow
     widths = {(a.ax, a.ay, a.x, a.y): a.arrowwidth for a in figure.layout.annotations}
     assert max(widths.values()) == pytest.approx(5.5)
