@@ -156,8 +156,9 @@ def funnels(report: DataFrame) -> go.Figure:
     require_columns(report, ("funnel", "group_by", "step_index", "step", "persons"), "funnels")
     rows = _rows(report.where(F.col("group_by") == OVERALL), "funnels")
     names = sorted({r.funnel for r in rows})
+    # Room for the step names between funnels, within plotly's limit of 1 / (cols - 1).
     figure = make_subplots(rows=1, cols=len(names), subplot_titles=names,
-                           horizontal_spacing=0.12)
+                           horizontal_spacing=min(0.12, 0.9 / len(names)))
     for index, name in enumerate(names, start=1):
         steps = sorted((r for r in rows if r.funnel == name), key=lambda r: r.step_index)
         figure.add_trace(go.Funnel(

@@ -212,11 +212,12 @@ def describe_dashboard(outcome: DashboardOutcome) -> str:
 
 
 def serve_dashboard(spark: SparkSession, config: Config, stop: threading.Event | None = None,
-                    on_ready: Callable[[str], None] | None = None) -> None:
-    """Build the page, serve it on 127.0.0.1:dashboard.port and rebuild it whenever a source
-    table's version changes (looked at every dashboard.poll_seconds) until `stop` is set or
-    Ctrl-C."""
-    first = build_dashboard(spark, config)
+                    on_ready: Callable[[str], None] | None = None,
+                    built: DashboardOutcome | None = None) -> None:
+    """Build the page (unless `built` is the page already at dashboard.output), serve it on
+    127.0.0.1:dashboard.port and rebuild it whenever a source table's version changes (looked
+    at every dashboard.poll_seconds) until `stop` is set or Ctrl-C."""
+    first = built if built is not None else build_dashboard(spark, config)
     watcher = Watcher(lambda: source_versions(spark, config),
                       lambda versions: print(describe_dashboard(
                           build_dashboard(spark, config, versions)), flush=True),

@@ -191,15 +191,17 @@ def test_serve_rebuilds_the_page_when_a_gold_table_changes_and_only_then(
         pages.config.dashboard, port=_free_port(), poll_seconds=0.5))
     ready, stop = threading.Event(), threading.Event()
     urls: list[str] = []
+    # Serving the page the fixture built: a rebuild is what this test waits for.
     server = threading.Thread(target=serve_dashboard, args=(spark, config, stop),
-                              kwargs={"on_ready": lambda url: (urls.append(url), ready.set())},
-                              daemon=True)
+                              kwargs={"on_ready": lambda url: (urls.append(url), ready.set()),
+                                      "built": pages.complete}, daemon=True)
     server.start()
     try:
         assert ready.wait(120), "the server did not start"
         url = urls[0]
         assert url == f"http://127.0.0.1:{config.dashboard.port}/"
         first = _build_id(url)
+        assert first == pages.complete.build_id
         time.sleep(2)  # a few polls with nothing changed
         assert _build_id(url) == first
         with pytest.raises(urllib.error.HTTPError, match="404"):

@@ -33,6 +33,15 @@ def test_each_funnel_draws_its_overall_persons_per_step_in_step_order(spark: Spa
     assert [a.text for a in figure.layout.annotations] == ["buy", "email"]
 
 
+def test_a_dozen_funnels_fit_side_by_side(spark: SparkSession) -> None:
+    report = spark.createDataFrame(
+        [(f"f{i:02d}", "all", "all", step, f"s{step}", 10 - step) for i in range(12)
+         for step in (1, 2)],
+        "funnel string, group_by string, group_value string, step_index int, step string, "
+        "persons long")
+    assert len(figures.funnels(report).data) == 12
+
+
 def test_the_sankey_flows_every_journey_from_start_to_its_outcome(spark: SparkSession) -> None:
     paths = spark.createDataFrame(
         [(CONVERSION, 1, ["search", "product_view"], 7), (CONVERSION, 2, ["product_view"], 3),
