@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -232,6 +233,23 @@ def serve_dashboard(spark: SparkSession, config: Config, stop: threading.Event |
           stop, ready)
 
 
+def _stop_on_ctrl_c() -> threading.Event:
+    """An event the first Ctrl-C sets, so `--serve` stops after the look or rebuild under way;
+    a second Ctrl-C interrupts it. PySpark's own handler would cancel the Spark jobs in the
+    middle of a py4j call and print py4j's tracebacks."""
+    stop = threading.Event()
+
+    def interrupted(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("stopping after the current look at the tables (Ctrl-C again to interrupt)",
+              file=sys.stderr, flush=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, interrupted)
+    return stop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = job_parser("dashboard", __doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true",
@@ -243,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_settings(config)
     spark = build_session(config)
     if args.serve:
-        serve_dashboard(spark, config)
+        serve_dashboard(spark, config, _stop_on_ctrl_c())
     else:
         print(describe_dashboard(build_dashboard(spark, config)))
     return 0
