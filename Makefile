@@ -7,7 +7,7 @@ TOOLS := .tools
 export JOURNEYLAKE_JARS_DIR := $(abspath $(JARS))
 export PYSPARK_PYTHON := $(abspath $(PY))
 
-.PHONY: setup venv jars test test-fast run bench lint clean secrets mlflow-ui kafka-up kafka-down
+.PHONY: setup venv jars test test-fast run bench lint clean secrets mlflow-ui kafka-up kafka-down dashboard browser
 
 setup: venv jars
 
@@ -51,6 +51,18 @@ kafka-up: setup
 
 kafka-down:
 	deploy/kafka.sh down
+
+# The dashboard page (dashboard.output, data/dashboard/index.html) from the gold tables.
+dashboard: setup
+	$(VENV)/bin/journeylake dashboard --env local
+
+# Debian's chromium and its chromedriver, for the dashboard's browser test (tests/integration/
+# dashboard); Selenium is pointed at them, so nothing is downloaded from a browser vendor. The
+# test's fixture runs the same install when /usr/bin/chromium is missing.
+browser:
+	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  chromium chromium-driver; }
 
 bench: setup
 	$(PY) bench/run_bench.py

@@ -22,6 +22,8 @@ COMMANDS = {
                "Kafka or a landing folder -> bronze and quarantine (exactly once), gold_kpis_live"),
     "replay": ("journeylake.streaming.replay",
                "send a generated day of clickstream to a Kafka topic at a chosen rate"),
+    "dashboard": ("journeylake.dashboard.job",
+                  "one self-contained HTML page of charts from the gold tables; --serve"),
     "run": ("journeylake.pipeline", "the whole pipeline on the configured environment"),
     "tables": ("journeylake.explore.table_list",
                "list lakehouse tables with row counts and locations"),

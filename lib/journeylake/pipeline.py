@@ -1,6 +1,6 @@
 """Run the pipeline end to end: generate data when the landing folder is empty, ingest it into
-bronze, build silver and gold, train the models and score customers, compute the daily KPIs,
-and list the tables it produced."""
+bronze, build silver and gold, train the models and score customers, compute the daily KPIs
+and alerts, draw the dashboard, and list the tables it produced."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from journeylake.core.job_runner import (
 )
 from journeylake.core.progress import step
 from journeylake.core.spark_session import build_session
+from journeylake.dashboard.job import build_dashboard, describe_dashboard
 from journeylake.explore.table_list import print_tables
 from journeylake.generator.writer import generate
 from journeylake.gold.job import build_gold
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n" + describe_scoring(score(spark, config)))
     step("kpis")
     print("\n" + describe_kpis(build_kpis(spark, config)))
+    step("dashboard")
+    print("\n" + describe_dashboard(build_dashboard(spark, config)))
     print(f"\nlakehouse {config.resolve(config.lakehouse.root)}:")
     print_tables(spark, config)
     return 0

@@ -19,6 +19,7 @@ ALLOWED = {
     "models": {"core", "silver", "gold", "graphs"},
     "kpis": {"core", "silver", "gold", "models"},
     "streaming": {"core", "bronze", "silver", "kpis", "generator"},
+    "dashboard": {"core", "gold", "models", "kpis"},
     "explore": {"core"},
 }
 

@@ -33,7 +33,8 @@ from journeylake.core.source_spec import (  # noqa: F401 - re-exported
 ENVIRONMENTS = ("local", "cluster", "databricks")
 CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
 # Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
-STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml", "kpis.yaml", "streaming.yaml")
+STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml", "kpis.yaml", "streaming.yaml",
+               "dashboard.yaml")
 JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
 
 
@@ -374,6 +375,30 @@ class StreamingSettings:
 
 
 @dataclass(frozen=True)
+class DashboardSettings:
+    # The one HTML page `journeylake dashboard` writes (plotly.js inside it: it opens from disk).
+    output: str = "data/dashboard/index.html"
+    title: str = "journeylake dashboard"
+    # `--serve` listens on 127.0.0.1 only (the page shows business numbers; no login); 0 picks
+    # a free port and prints it.
+    port: int = 8050
+    # How often `--serve` looks at the source tables' Delta versions.
+    poll_seconds: float = 10.0
+    # KPI trends: these KPIs (names in kpis/definitions.py) over the `all` breakdown, the last
+    # kpi_days days; the latest `alerts` alerts are listed.
+    kpis: tuple[str, ...] = ("visitors", "conversion_rate", "orders", "revenue")
+    kpi_days: int = 90
+    alerts: int = 15
+    # Top paths per outcome in the Sankey; edges of the touchpoint graph (the most travelled).
+    top_paths: int = 10
+    graph_edges: int = 40
+    score_bins: int = 20
+    # Cohort retention heatmap: one period (day, week, month) and its latest `cohorts` cohorts.
+    cohort_period: str = "week"
+    cohorts: int = 12
+
+
+@dataclass(frozen=True)
 class Config:
     env: str
     project_root: str
@@ -389,6 +414,7 @@ class Config:
     models: ModelSettings = field(default_factory=ModelSettings)
     kpis: KpiSettings = field(default_factory=KpiSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     def resolve(self, path: str) -> str:
         """An absolute path or URI for a configured path; relative ones hang off the project."""
@@ -524,6 +550,7 @@ def _validate(data: Mapping[str, Any]) -> Config:
     _validate_models(config)
     _validate_kpis(config.kpis)
     _validate_streaming(config)
+    _validate_dashboard(config.dashboard)
     return config
 
 
@@ -582,6 +609,26 @@ def _validate_streaming(config: Config) -> None:
             raise ConfigError(f"{name}: must be positive, got {value}")
     if streaming.live_kpis.watermark_minutes < 0:
         raise ConfigError("streaming.live_kpis.watermark_minutes: must not be negative")
+
+
+def _validate_dashboard(dashboard: DashboardSettings) -> None:
+    # The KPI names are checked by the dashboard job against kpis.definitions: core imports
+    # no stage.
+    if not 0 <= dashboard.port <= 65535:
+        raise ConfigError(f"dashboard.port: {dashboard.port} is not a TCP port (0 picks a free "
+                          "one)")
+    if dashboard.poll_seconds <= 0:
+        raise ConfigError("dashboard.poll_seconds: must be positive")
+    for name in ("kpi_days", "alerts", "top_paths", "graph_edges", "cohorts"):
+        if getattr(dashboard, name) < 1:
+            raise ConfigError(f"dashboard.{name}: must be at least 1")
+    if not 2 <= dashboard.score_bins <= 100:
+        raise ConfigError("dashboard.score_bins: must be between 2 and 100")
+    if dashboard.cohort_period not in ("day", "week", "month"):
+        raise ConfigError(f"dashboard.cohort_period: {dashboard.cohort_period!r} is not one of "
+                          "day, week, month")
+    if not dashboard.output.endswith(".html"):
+        raise ConfigError(f"dashboard.output: {dashboard.output!r} should name an .html file")
 
 
 IDENTIFIER_TYPES = ("customer", "email", "handle", "device", "cookie")

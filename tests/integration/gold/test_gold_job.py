@@ -6,9 +6,7 @@ tests/unit/gold/test_attribution.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,41 +15,27 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from journeylake.bronze.job import ingest
 from journeylake.core import lakehouse
-from journeylake.core.config import Config
 from journeylake.core.table_spec import TableSpec
-from journeylake.generator import generate
 from journeylake.generator.reference import BRAND_HANDLE
 from journeylake.generator.social import _influencer_handle, influencer_count
 from journeylake.gold import tables as gold_tables
-from journeylake.gold.job import GoldOutcome, build_gold
 from journeylake.gold.outcomes import CONVERSION, DROPOFF, START
 from journeylake.silver import tables as silver_tables
 from journeylake.silver.identity import node
-from journeylake.silver.job import build_silver
 from journeylake.silver.pseudonymisation import load_key, pseudonymise_handle
-from tests.conftest import make_config
+from tests.integration.conftest import GoldLake
 
 pytestmark = pytest.mark.slow
 
 
-@dataclasses.dataclass
-class Lake:
-    config: Config
-    first: GoldOutcome
+Lake = GoldLake
 
 
 @pytest.fixture(scope="module")
-def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
-    root = tmp_path_factory.mktemp("gold")
-    config = make_config(root, "generate.customers=300", "generate.days=10",
-                         "generate.bad_share=0.01", "generate.files_per_source=1")
-    generate(spark, config.generate, config.resolve(config.lakehouse.landing_root))
-    ingest(spark, config)
-    build_silver(spark, config, load_key(None))
-    first = build_gold(spark, config)
-    yield Lake(config, first)
+def lake(gold_lake: GoldLake) -> Lake:
+    # Built once per session in tests/integration/conftest.py: the dashboard's tests draw it too.
+    return gold_lake
 
 
 def read(spark: SparkSession, lake: Lake, table: TableSpec) -> DataFrame:

@@ -102,3 +102,24 @@ def test_streaming_settings_come_from_their_file() -> None:
 def test_streaming_settings_are_validated_before_spark(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config("local", [override], conf_dir=CONF_DIR)
+
+
+def test_dashboard_settings_come_from_their_file_and_are_validated() -> None:
+    dashboard = load_config("local", conf_dir=CONF_DIR).dashboard
+    assert (dashboard.output, dashboard.port, dashboard.cohort_period) == (
+        "data/dashboard/index.html", 8050, "week")
+    assert "revenue" in dashboard.kpis
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("dashboard.port=70000", "dashboard.port: 70000 is not a TCP port"),
+    ("dashboard.poll_seconds=0", "dashboard.poll_seconds: must be positive"),
+    ("dashboard.top_paths=0", "dashboard.top_paths: must be at least 1"),
+    ("dashboard.score_bins=1", "dashboard.score_bins: must be between 2 and 100"),
+    ("dashboard.cohort_period=year", "dashboard.cohort_period: 'year' is not one of"),
+    ("dashboard.output=site/", "dashboard.output: 'site/' should name an .html file"),
+    ("dashboard.colour=blue", "dashboard: unknown key(s) ['colour']"),
+])
+def test_a_wrong_dashboard_setting_is_named(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("local", [override], conf_dir=CONF_DIR)

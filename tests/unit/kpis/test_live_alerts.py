@@ -32,7 +32,7 @@ def _window(day: dt.date, hour: int, minute: int) -> tuple[dt.datetime, dt.datet
 
 def _live(spark: SparkSession) -> DataFrame:
     rows = []
-    for back, visitors in zip(range(1, 5), (100.0, 104.0, 96.0, 100.0)):
+    for back, visitors in zip(range(1, 5), (100.0, 104.0, 96.0, 100.0), strict=True):
         day = TODAY - dt.timedelta(days=back)
         rows.append((*_window(day, 10, 0), "all", "all", "visitors", visitors, None, None))
         rows.append((*_window(day, 10, 5), "all", "all", "visitors", visitors, None, None))
