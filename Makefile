@@ -69,6 +69,7 @@ bench: setup
 	$(PY) bench/silver_bench.py --customers 6500 --days 30
 	$(PY) bench/graph_bench.py
 	$(PY) bench/models_bench.py --persons 100000
+	$(PY) bench/alerts_bench.py --series 1000 --days 365
 
 lint: venv
 	$(VENV)/bin/ruff check lib jobs tests bench deploy

@@ -62,3 +62,17 @@ def test_a_bad_setting_is_named(capsys: pytest.CaptureFixture[str]) -> None:
                    "--conf", "silver.store_visits.radius_m=0"])
     assert status == 2
     assert "silver.store_visits.radius_m: must be positive" in capsys.readouterr().err
+
+
+def test_an_anomaly_the_generator_cannot_plant_stops_it_before_spark(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def no_session(*_: object) -> None:
+        raise AssertionError("a Spark session was started")
+
+    monkeypatch.setattr("journeylake.generator.job.build_session", no_session)
+    status = main(["generate", "--conf-dir", str(CONF_DIR), "--out", str(tmp_path),
+                   "--anomaly", "kind=outage,date=2026-06-20"])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "generate.anomalies[0].kind: 'outage' is not one of checkout_broken" in error

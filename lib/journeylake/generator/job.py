@@ -18,6 +18,7 @@ from journeylake.core.job_runner import (
 )
 from journeylake.core.spark_session import build_session
 from journeylake.generator.anomalies import parse_anomaly
+from journeylake.generator.window import check_settings
 from journeylake.generator.writer import generate
 
 
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     config = config_from_args(args)
     settings = settings_from_args(args, config)
+    check_settings(settings)  # a wrong setting fails before the minute a session takes
     out = config.resolve(args.out or config.lakehouse.landing_root)
     spark = build_session(config)
     manifest = generate(spark, settings, out, batch=args.batch)

@@ -250,7 +250,8 @@ def build_manifest(
         }
     return {
         "batch": batch,
-        "settings": asdict(settings),
+        # As JSON has it (lists, not tuples), so the manifest returned equals the one written.
+        "settings": json.loads(json.dumps(asdict(settings))),
         "window": {"start_date": window.start_date(), "end_date": window.end_date(),
                    "days": window.days, "time_zone": "UTC"},
         "files": {source: list(result.paths) for source, result in written.items()},

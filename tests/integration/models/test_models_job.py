@@ -53,6 +53,9 @@ def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root = tmp_path_factory.mktemp("models")
     config = make_config(
         root, "generate.customers=400", "generate.days=24", "generate.files_per_source=1",
+        # Flat weeks: the planted-driver test below was swept on them (page views, a volume of
+        # visits, gain on the behavioural features when weekends bring more of them).
+        "generate.weekday_traffic=[1,1,1,1,1,1,1]",
         f"models.mlflow.store_dir={root / 'mlflow'}", "models.propensity.label_days=5",
         "models.propensity.cv_folds=2", "models.propensity.gbt_max_iter=10",
         "models.propensity.gbt_max_depths=[3]", "models.propensity.logistic_reg_params=[0.1,0.3]",
