@@ -1,6 +1,6 @@
-"""Small hand-made tables for the dashboard's tests: the KPI baselines and alerts (the contract
-of issue 11 part 2, written here until kpis/tables.py exports their TableSpecs) and the model
-tables the gold lakes of the integration tests do not train."""
+"""Small hand-made tables for the dashboard's tests: the KPI baselines and alerts (of the
+schemas in kpis/tables.py) and the model tables the gold lakes of the integration tests do not
+train."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ from datetime import date, datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    ArrayType,
-    DateType,
-    DoubleType,
-    IntegerType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
 from journeylake.core import lakehouse
 from journeylake.core.config import Config
@@ -25,28 +15,6 @@ from journeylake.kpis import tables as kpi_tables
 from journeylake.models import tables as model_tables
 
 BUILT = datetime(2026, 7, 1, 6, 0)
-JOURNEY_CHANGE = StructType([
-    StructField("from_touchpoint", StringType()), StructField("to_touchpoint", StringType()),
-    StructField("baseline_probability", DoubleType()),
-    StructField("day_probability", DoubleType()), StructField("change", DoubleType())])
-KPI_BASELINES_SCHEMA = StructType([
-    StructField("kpi_date", DateType()), StructField("breakdown", StringType()),
-    StructField("breakdown_value", StringType()), StructField("kpi", StringType()),
-    StructField("value", DoubleType()), StructField("expected", DoubleType()),
-    StructField("lower", DoubleType()), StructField("upper", DoubleType()),
-    StructField("deviation", DoubleType()),
-    StructField("history", IntegerType()), StructField("_built_at", TimestampType()),
-    StructField("_run_id", StringType())])
-ALERTS_SCHEMA = StructType([
-    StructField("alert_date", DateType()), StructField("kpi", StringType()),
-    StructField("breakdown", StringType()), StructField("breakdown_value", StringType()),
-    StructField("observed", DoubleType()), StructField("expected", DoubleType()),
-    StructField("lower", DoubleType()), StructField("upper", DoubleType()),
-    StructField("direction", StringType()), StructField("severity", StringType()),
-    StructField("deviation", DoubleType()), StructField("moved_breakdown", StringType()),
-    StructField("moved_breakdown_value", StringType()), StructField("moved_change", DoubleType()),
-    StructField("journey_changes", ArrayType(JOURNEY_CHANGE)),
-    StructField("_built_at", TimestampType()), StructField("_run_id", StringType())])
 
 
 def kpi_baselines(spark: SparkSession, first: date, days: int = 14) -> DataFrame:
@@ -66,7 +34,7 @@ def kpi_baselines(spark: SparkSession, first: date, days: int = 14) -> DataFrame
                              level * scale * 1.1 if known else None,
                              (value - level * scale) / (0.025 * level * scale) if known else None,
                              offset, BUILT, "fake"))
-    return spark.createDataFrame(rows, KPI_BASELINES_SCHEMA)
+    return spark.createDataFrame(rows, kpi_tables.KPI_BASELINES.schema)
 
 
 def alerts(spark: SparkSession, day: date) -> DataFrame:
@@ -79,7 +47,7 @@ def alerts(spark: SparkSession, day: date) -> DataFrame:
          "channel", "email", 40.0, changes, BUILT, "fake"),
         (day - timedelta(days=1), "orders", "channel", "email", 1.0, 2.0, 1.8, 2.2, "down",
          "warning", -2.5, None, None, None, [], BUILT, "fake"),
-    ], ALERTS_SCHEMA)
+    ], kpi_tables.ALERTS.schema)
 
 
 def _stamped(frame: DataFrame) -> DataFrame:

@@ -103,13 +103,14 @@ def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -
 
     settings = config.kpis.alerts
     rules = alert_rules(settings)
-    bands = kpi_bands(kpi_baselines(stored, window_days=settings.window_days), rules)
     step(f"kpis: {tables.KPI_BASELINES.name}")
+    # Kept for the alerts: the bands are small (series x days), and the rules need the band's
+    # inputs the table does not store.
+    bands = kpi_bands(kpi_baselines(stored, window_days=settings.window_days),
+                      rules).localCheckpoint()
     kept = [name for name in tables.KPI_BASELINES.schema.fieldNames()
             if name not in (tables.BUILT_AT, tables.RUN_ID)]
     lakehouse.overwrite_table(spark, config, tables.KPI_BASELINES, stamped(bands.select(kept)))
-    # The bands again rather than from the table: they are small (series x days x window), and
-    # the alert rules need the band's inputs the table does not keep.
     found = detect_alerts(bands, rules)
     step(f"kpis: {tables.ALERTS.name}")
     changes = journey_changes(sessions, found.select("alert_date"),
