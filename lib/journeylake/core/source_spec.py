@@ -35,7 +35,8 @@ PRIMITIVE_TYPES = {
 DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 JSON_PREFIX = "json:"
 
-PII_KINDS = ("email", "handle")
+# The kinds silver.pseudonymisation knows how to normalise before hashing (its PSEUDONYMISERS).
+PII_KINDS = ("email", "handle", "phone", "name")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Customers and the identifiers they leave behind: cookies, app devices, email and handle.
+"""Customers and the identifiers they leave behind: cookies, app devices, email and handle, and
+the contact details of their orders (phone number and name).
 
 Everything about customer `C000042` is a function of the seed and the number 42, so the table is
 built with `spark.range` and no joins. Families: a few shared "family tablets" are used by 2-4
@@ -83,7 +84,7 @@ def build_customers(
 ) -> DataFrame:
     """One row per customer with everything later steps need.
 
-    Columns: kind, person, customer_id, segment, first_name, last_name, email, handle,
+    Columns: kind, person, customer_id, segment, first_name, last_name, email, handle, phone,
     signup_day, churn_day, unsubscribe_day (epoch days), first_day, last_day (the active days
     inside the window), offer_affinity, taste (see `model`), cookies (array), app_devices (array
     of DEVICE_TYPE), phone_id, home_city, home_store.
@@ -182,6 +183,8 @@ def build_customers(
             " '@example.com')",
             "handle": "CASE WHEN has_handle THEN lower(concat(first_name, '.', last_name, "
             "CAST(person AS STRING))) END",
+            # E.164 (a UK mobile number), unique per customer: the person number is its tail.
+            "phone": f"format_string('+447%03d%06d', {integer_below(u('phone'), 1000)}, person)",
             "unsubscribe_day": unsubscribe_day,
             "first_day": f"greatest({window.first_day}, signup_day)",
             "last_day": f"CAST(least({window.last_day}, "
@@ -229,11 +232,12 @@ def visitors(customers: DataFrame, anonymous: DataFrame) -> DataFrame:
 
 
 def customers_truth(customers: DataFrame) -> DataFrame:
-    """customer_id, segment, email, handle, signup_date, churned, churn_date, unsubscribe_date,
-    offer_affinity, taste."""
+    """customer_id, segment, first_name, last_name, email, handle, phone, signup_date, churned,
+    churn_date, unsubscribe_date, offer_affinity, taste."""
     return select(
         customers,
-        ["customer_id", "segment", "email", "handle", "offer_affinity", "taste"],
+        ["customer_id", "segment", "first_name", "last_name", "email", "handle", "phone",
+         "offer_affinity", "taste"],
         {
             "signup_date": day_to_date("signup_day"),
             "churned": "churn_day IS NOT NULL",

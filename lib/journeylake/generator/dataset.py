@@ -49,8 +49,8 @@ class GeneratedData:
     geolocation: DataFrame
     transactions: DataFrame
     stores: DataFrame
-    # customer_id, segment, email, handle, offer_affinity, taste, signup_date, churned,
-    # churn_date, unsubscribe_date
+    # customer_id, segment, first_name, last_name, email, handle, phone, offer_affinity, taste,
+    # signup_date, churned, churn_date, unsubscribe_date
     customers: DataFrame
     # identifier_type, identifier, customer_id, shared
     identity_links: DataFrame
@@ -108,8 +108,10 @@ def build_dataset(spark: SparkSession, settings: GenerateSettings) -> GeneratedD
     sessions = build_sessions(visitors(customers, anonymous), settings)
     phones = geolocation.phone_days(customers)
     visits = geolocation.build_visits(phones, settings)
-    orders = transactions.online_orders(sessions, seed).unionByName(
-        transactions.store_orders(visits, seed)
+    orders = transactions.with_contact(
+        transactions.online_orders(sessions, seed).unionByName(
+            transactions.store_orders(visits, seed)),
+        customers, seed,
     )
     records = {
         "clickstream": clickstream.build_click_events(sessions, seed, settings.anomalies),

@@ -3,11 +3,15 @@
 
 Some till orders carry only an email (a receipt by email, no loyalty card): the email-customer
 link. `items` is a JSON array of {product_id, quantity, unit_price} and `amount` its exact sum.
+Online orders of a customer carry the delivery contact, `phone` and `billing_name`, written the
+way web forms deliver them (spaces or not in a number, any case in a name): personal data that
+silver pseudonymises.
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from journeylake.generator.corruption import (
     BAD_TYPE,
@@ -37,7 +41,7 @@ from journeylake.generator.reference import (
 )
 
 FIELDS = ("order_id", "customer_id", "email", "store_id", "ts", "items", "amount", "currency",
-          "channel")
+          "channel", "phone", "billing_name")
 HEADER = ",".join(FIELDS)
 ONLINE_STORE = "online"
 ONLINE_EMAIL_SHARE = 0.97
@@ -50,6 +54,9 @@ ORDER_CURRENCIES = (("EUR", 1.0, 0.80), ("GBP", 0.85, 0.12), ("USD", 1.08, 0.08)
 
 ORDER_COLUMNS = ("order_id", "customer_id", "email", "store_id", "order_ms", "items", "amount",
                  "channel")
+CONTACT_COLUMNS = ("phone", "billing_name")
+# Share of online orders with a delivery phone number (the name is always there).
+ONLINE_PHONE_SHARE = 0.8
 
 
 def online_orders(sessions: DataFrame, seed: int) -> DataFrame:
@@ -111,8 +118,34 @@ def store_orders(visits: DataFrame, seed: int) -> DataFrame:
     ).select(*ORDER_COLUMNS)
 
 
+def with_contact(orders: DataFrame, customers: DataFrame, seed: int) -> DataFrame:
+    """ORDER_COLUMNS and CONTACT_COLUMNS: an online order of a customer gets its delivery name
+    and, mostly, a phone number; till orders get neither. Needs `customer_id`, `first_name`,
+    `last_name`, `phone` on `customers` (one row per customer: a small dimension)."""
+
+    def u(salt: str) -> Sql:
+        return uniform(seed, f"contact-{salt}", "order_id")
+
+    contacts = customers.select("customer_id", "first_name", "last_name",
+                                F.col("phone").alias("_phone"))
+    online = f"store_id = {lit(ONLINE_STORE)} AND customer_id IS NOT NULL"
+    return select(
+        orders.join(F.broadcast(contacts), "customer_id", "left"),
+        list(ORDER_COLUMNS),
+        {
+            "phone": f"CASE WHEN {online} AND {u('phone')} < {lit(ONLINE_PHONE_SHARE)} THEN "
+            f"CASE WHEN {u('phone-style')} < 0.5D THEN _phone ELSE concat_ws(' ', "
+            "substring(_phone, 1, 3), substring(_phone, 4, 4), substring(_phone, 8)) END END",
+            "billing_name": f"CASE WHEN {online} THEN CASE WHEN {u('name-style')} < 0.2D "
+            "THEN upper(concat(last_name, ', ', first_name)) "
+            "ELSE concat(first_name, ' ', last_name) END END",
+        },
+    )
+
+
 def build_orders(orders: DataFrame, seed: int) -> DataFrame:
-    """The file's FIELDS (text; `items` JSON) plus `_ms` and `_key`. Needs ORDER_COLUMNS.
+    """The file's FIELDS (text; `items` JSON) plus `_ms` and `_key`. Needs ORDER_COLUMNS and
+    CONTACT_COLUMNS.
 
     A buyer pays in one currency (ORDER_CURRENCIES: most in EUR, some in GBP or USD): the
     catalogue's EUR unit prices are converted at the shop's price-list rate and rounded to
@@ -127,14 +160,15 @@ def build_orders(orders: DataFrame, seed: int) -> DataFrame:
     currency = f"CASE {' '.join(cases)} ELSE {lit(ORDER_CURRENCIES[-1][0])} END"
     per_eur = "CASE currency " + " ".join(
         f"WHEN {lit(code)} THEN {lit(rate)}" for code, rate, _ in ORDER_CURRENCIES) + " END"
-    kept = [name for name in ORDER_COLUMNS if name not in ("items", "amount")]
+    kept = [name for name in (*ORDER_COLUMNS, *CONTACT_COLUMNS) if name not in ("items", "amount")]
     priced = select(extend(orders, {"currency": currency}), [*kept, "currency"], {
         "items": "transform(items, item -> named_struct('product_id', item.product_id, "
                  "'quantity', item.quantity, 'unit_price', "
                  f"CAST(round(item.unit_price * {per_eur}, 2) AS DECIMAL(18,2))))"})
     return select(
         extend(priced, {"amount": basket_amount("items")}),
-        ["order_id", "customer_id", "email", "store_id", "channel", "currency"],
+        ["order_id", "customer_id", "email", "store_id", "channel", "currency",
+         *CONTACT_COLUMNS],
         {
             "ts": sql_utc("order_ms"),
             "items": "to_json(items)",

@@ -1,7 +1,7 @@
 """Pseudonymised personal identifiers: keyed hashes (HMAC-SHA256) computed in Spark SQL.
 
-Emails, phone numbers and social handles leave bronze only as `hmac_sha256(key, normalised
-value)`. The same key gives the same hash on every run and cluster, so links between sources
+Emails, phone numbers, names and social handles leave bronze only as `hmac_sha256(key,
+normalised value)`. The same key gives the same hash on every run and cluster, so links between sources
 still join on the hashes; without the key a hash cannot be reversed by hashing guesses.
 
 HMAC is built from Spark's native `sha2` over binary (RFC 2104: H(K^opad || H(K^ipad || m))):
@@ -105,6 +105,24 @@ def normalise_handle(value: Column) -> Column:
     return F.when(cleaned != "", cleaned)
 
 
+def normalise_phone(value: Column) -> Column:
+    """Digits only, with a leading `+` for an international number (`00` counts as `+`): the
+    spaces, dashes, dots and brackets of a web form go. Fewer than 6 digits is NULL: no number."""
+    digits = F.regexp_replace(value, "[^0-9]", "")
+    international = F.trim(value).startswith("+") | F.trim(value).startswith("00")
+    cleaned = F.when(F.trim(value).startswith("00"), F.substring(digits, 3, 1 << 20)).otherwise(
+        digits)
+    return F.when(F.length(cleaned) >= 6,
+                  F.when(international, F.concat(F.lit("+"), cleaned)).otherwise(cleaned))
+
+
+def normalise_name(value: Column) -> Column:
+    """Lower-cased, single-spaced, "Last, First" turned into "first last"; empty is NULL."""
+    spaced = F.regexp_replace(F.lower(F.trim(value)), r"\s+", " ")
+    ordered = F.trim(F.regexp_replace(spaced, r"^([^,]+),\s*(.+)$", "$2 $1"))
+    return F.when(ordered != "", ordered)
+
+
 def pseudonymise_email(value: Column, key: PiiKey) -> Column:
     return hmac_sha256(normalise_email(value), key)
 
@@ -113,11 +131,21 @@ def pseudonymise_handle(value: Column, key: PiiKey) -> Column:
     return hmac_sha256(normalise_handle(value), key)
 
 
-PSEUDONYMISERS = {"email": pseudonymise_email, "handle": pseudonymise_handle}
+def pseudonymise_phone(value: Column, key: PiiKey) -> Column:
+    return hmac_sha256(normalise_phone(value), key)
+
+
+def pseudonymise_name(value: Column, key: PiiKey) -> Column:
+    return hmac_sha256(normalise_name(value), key)
+
+
+PSEUDONYMISERS = {"email": pseudonymise_email, "handle": pseudonymise_handle,
+                  "phone": pseudonymise_phone, "name": pseudonymise_name}
 
 
 def pseudonymise_columns(frame: DataFrame, columns: Mapping[str, str], key: PiiKey) -> DataFrame:
-    """Replace each raw column `c` of `columns` (column -> kind: email or handle) by `c_hash`;
+    """Replace each raw column `c` of `columns` (column -> kind, a key of PSEUDONYMISERS) by
+    `c_hash`;
     the raw column is dropped, so nothing downstream can read it by mistake."""
     missing = [name for name in columns if name not in frame.columns]
     if missing:

@@ -323,7 +323,8 @@ def test_an_order_without_customer_or_email_is_an_anonymous_conversion(
 ) -> None:
     config = lake.config
     land(config, "transactions", "batch-till", "order_id,customer_id,email,store_id,ts,items,"
-         "amount,currency,channel\nTILL-0001,,,S001,2026-06-30 12:00:00,[],19.90,EUR,store\n")
+         "amount,currency,channel,phone,billing_name\n"
+         "TILL-0001,,,S001,2026-06-30 12:00:00,[],19.90,EUR,store,,\n")
     ingest(spark, config, ["transactions"])
     outcome = build_silver(spark, config, load_key(None))
     assert outcome.status == "ok"

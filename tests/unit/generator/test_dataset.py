@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from journeylake.bronze.contracts import apply_contract, parse_raw
 from journeylake.core.config import GenerateSettings, load_config
 from journeylake.generator import SOURCES, GeneratedData, build_dataset, window, write_dataset
+from journeylake.generator.transactions import FIELDS as TRANSACTION_FIELDS
 from journeylake.generator.writer import write_source
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
@@ -46,7 +47,8 @@ KINDS = {
 }
 HEADERS = {
     "geolocation": "device_id,lat,lon,timestamp_ms,accuracy_m",
-    "transactions": "order_id,customer_id,email,store_id,ts,items,amount,currency,channel",
+    "transactions": "order_id,customer_id,email,store_id,ts,items,amount,currency,channel,phone,"
+                    "billing_name",
     "stores": "store_id,name,city,lat,lon",
 }
 CLICK_FIELDS = {"event_id", "cookie_id", "user_id", "device_id", "platform", "timestamp",
@@ -309,7 +311,7 @@ def test_store_visit_pings_lie_within_50_m_of_the_store(
 def test_order_amounts_are_the_sum_of_their_items(landing: Landing) -> None:
     checked = 0
     for row in _csv_rows(landing, "transactions"):
-        if len(row) != 9 or not row[6] or row[6].startswith("-"):
+        if len(row) != len(TRANSACTION_FIELDS) or not row[6] or row[6].startswith("-"):
             continue
         try:
             amount = Decimal(row[6])
@@ -325,7 +327,7 @@ def test_order_amounts_are_the_sum_of_their_items(landing: Landing) -> None:
 def test_purchase_events_match_their_online_orders(landing: Landing) -> None:
     orders = {}
     for row in _csv_rows(landing, "transactions"):
-        if len(row) == 9 and row[3] == "online":
+        if len(row) == len(TRANSACTION_FIELDS) and row[3] == "online":
             orders[(row[1], row[4])] = row[6]
     purchases = [event for event in _good_clicks(landing) if event["event_type"] == "purchase"]
     matched = 0
@@ -384,10 +386,30 @@ def test_churned_customers_are_silent_from_their_churn_date(
 def test_store_orders_link_an_email_to_its_customer(spark: SparkSession, landing: Landing) -> None:
     emails = {row["email"]: row["customer_id"] for row in landing.truth(spark, "customers")}
     store_rows = [row for row in _csv_rows(landing, "transactions")
-                  if len(row) == 9 and row[8] == "store"]
+                  if len(row) == len(TRANSACTION_FIELDS) and row[8] == "store"]
     assert store_rows
     assert all(row[2] in emails for row in store_rows if row[2])
     assert all(emails[row[2]] == row[1] for row in store_rows if row[1] and row[2])
+
+
+def test_online_orders_carry_their_customers_phone_and_name(
+    spark: SparkSession, landing: Landing
+) -> None:
+    truth = {row["customer_id"]: row for row in landing.truth(spark, "customers")}
+    rows = [dict(zip(TRANSACTION_FIELDS, row, strict=True))
+            for row in _csv_rows(landing, "transactions") if len(row) == len(TRANSACTION_FIELDS)]
+    online = [row for row in rows if row["store_id"] == "online" and row["customer_id"] in truth]
+    assert online and not any(row["phone"] or row["billing_name"] for row in rows
+                              if row["store_id"] not in ("online", ""))
+    for row in online:
+        customer = truth[row["customer_id"]]
+        assert row["billing_name"] in (f"{customer['first_name']} {customer['last_name']}",
+                                       f"{customer['last_name']}, {customer['first_name']}".upper())
+        assert row["phone"] in ("", customer["phone"], " ".join(
+            (customer["phone"][:3], customer["phone"][3:7], customer["phone"][7:])))
+    styles = Counter((" " in row["phone"], row["billing_name"].isupper()) for row in online
+                     if row["phone"])
+    assert len(styles) == 4, styles  # both ways of writing each are planted
 
 
 def test_rebuilding_gives_the_same_lines_whatever_the_partitioning(

@@ -17,8 +17,11 @@ from journeylake.silver.pseudonymisation import (
     PiiKey,
     hmac_sha256,
     load_key,
+    normalise_name,
+    normalise_phone,
     pseudonymise_email,
     pseudonymise_handle,
+    pseudonymise_phone,
 )
 
 KEY = PiiKey(b"test-key-0123456789abcdef")
@@ -53,6 +56,34 @@ def test_emails_and_handles_are_normalised_before_hashing(spark: SparkSession) -
     assert row.email == python_hmac(KEY.secret, "anna.berg@example.com")
     assert row.handle == python_hmac(KEY.secret, "anna.b")
     assert blank.email is None and blank.handle is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [("+447123000042", "+447123000042"), ("+44 7123 000042", "+447123000042"),
+     ("0044 (7123) 000-042", "+447123000042"), (" 07123.000042 ", "07123000042"),
+     ("+44", None), ("", None), (None, None)],
+)
+def test_phone_numbers_keep_their_digits_and_international_plus(
+    spark: SparkSession, raw: str | None, normalised: str | None
+) -> None:
+    frame = spark.createDataFrame([(raw,)], "phone string")
+    row = frame.select(normalise_phone(F.col("phone")).alias("n"),
+                       pseudonymise_phone(F.col("phone"), KEY).alias("h")).first()
+    assert row.n == normalised
+    assert row.h == (None if normalised is None else python_hmac(KEY.secret, normalised))
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [("Anna Berg", "anna berg"), ("  ANNA   BERG ", "anna berg"), ("BERG, ANNA", "anna berg"),
+     ("Berg,Anna", "anna berg"), ("Zoë  Ünal", "zoë ünal"), ("   ", None), (None, None)],
+)
+def test_names_are_lower_case_single_spaced_and_first_name_first(
+    spark: SparkSession, raw: str | None, normalised: str | None
+) -> None:
+    frame = spark.createDataFrame([(raw,)], "name string")
+    assert frame.select(normalise_name(F.col("name")).alias("n")).first().n == normalised
 
 
 def test_key_comes_from_the_environment_first(
