@@ -1,8 +1,8 @@
 """Pseudonymised personal identifiers: keyed hashes (HMAC-SHA256) computed in Spark SQL.
 
 Emails, phone numbers, names and social handles leave bronze only as `hmac_sha256(key,
-normalised value)`. The same key gives the same hash on every run and cluster, so links between sources
-still join on the hashes; without the key a hash cannot be reversed by hashing guesses.
+normalised value)`. The same key gives the same hash on every run and cluster, so links between
+sources still join on the hashes; without the key a hash cannot be reversed by hashing guesses.
 
 HMAC is built from Spark's native `sha2` over binary (RFC 2104: H(K^opad || H(K^ipad || m))):
 the padded key halves are computed once on the driver and enter the plan as binary literals, so

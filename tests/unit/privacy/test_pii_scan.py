@@ -49,7 +49,8 @@ def test_files_are_scanned_line_by_line_and_parquet_by_column(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "report.json").write_text('{"top": "x"}\n{"who": "anna.berg@example.com"}\n')
+    (tmp_path / "run" / "report.json").write_text(
+        '{"top": "x"}\n{"who": "anna.berg@example.com"}\n')
     (tmp_path / "run" / "plot.png").write_bytes(b"anna.berg@example.com")  # not readable text
     _rows(spark).coalesce(1).write.parquet(str(tmp_path / "model" / "data"))
     known = known_values(spark, ["anna.berg@example.com", "+447700900123"])
