@@ -24,6 +24,8 @@ COMMANDS = {
                "send a generated day of clickstream to a Kafka topic at a chosen rate"),
     "dashboard": ("journeylake.dashboard.job",
                   "one self-contained HTML page of charts from the gold tables; --serve"),
+    "forget": ("journeylake.privacy.job",
+               "erase customers from every table and every readable Delta version"),
     "run": ("journeylake.pipeline", "the whole pipeline on the configured environment"),
     "tables": ("journeylake.explore.table_list",
                "list lakehouse tables with row counts and locations"),

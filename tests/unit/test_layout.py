@@ -21,6 +21,7 @@ ALLOWED = {
     "streaming": {"core", "bronze", "silver", "kpis", "generator"},
     "dashboard": {"core", "gold", "models", "kpis"},
     "explore": {"core"},
+    "privacy": {"core", "silver"},
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -211,19 +211,52 @@ def _same_location(location: str, path: str) -> bool:
     return normalise(location) == normalise(path)
 
 
-def register_existing(spark: SparkSession, config: Config) -> None:
-    """Register every Delta table folder under the lakehouse root (a session whose catalog
-    forgets names, or a lakehouse copied from elsewhere, gets its names back)."""
+def delta_table_names(spark: SparkSession, config: Config) -> list[str]:
+    """The names of every Delta table folder under the lakehouse root, sorted."""
     root = config.resolve(config.lakehouse.root)
     if not _exists(spark, root):
-        return
+        return []
     jvm = spark.sparkContext._jvm
     root_path = jvm.org.apache.hadoop.fs.Path(root)
     fs = root_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    for status in fs.listStatus(root_path):
-        name = status.getPath().getName()
-        if status.isDirectory() and DeltaTable.isDeltaTable(spark, config.table_path(name)):
-            register(spark, config, name)
+    names = [status.getPath().getName() for status in fs.listStatus(root_path)
+             if status.isDirectory()]
+    return sorted(name for name in names
+                  if DeltaTable.isDeltaTable(spark, config.table_path(name)))
+
+
+def register_existing(spark: SparkSession, config: Config) -> None:
+    """Register every Delta table folder under the lakehouse root (a session whose catalog
+    forgets names, or a lakehouse copied from elsewhere, gets its names back)."""
+    for name in delta_table_names(spark, config):
+        register(spark, config, name)
+
+
+def delete_where(spark: SparkSession, config: Config, table: Table, condition: Column) -> int:
+    """Delete the rows matching `condition` in one Delta transaction; the number deleted.
+    Nothing is committed when no row matches (a count first: a DELETE that matches nothing
+    would still add a version)."""
+    path = config.table_path(_name(table))
+    matching = spark.read.format("delta").load(path).where(condition).count()
+    if matching:
+        DeltaTable.forPath(spark, path).delete(condition)
+    return matching
+
+
+def purge_history(spark: SparkSession, config: Config, table: Table) -> None:
+    """Make deleted rows unreadable at every version: rewrite the files that only hide rows
+    behind deletion vectors (REORG ... APPLY (PURGE)), then VACUUM with no retention, so no
+    file of an earlier version is left to time-travel to. The table's history before this
+    point can no longer be read: erasure wins over time travel."""
+    path = config.table_path(_name(table))
+    spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
+    check = "spark.databricks.delta.retentionDurationCheck.enabled"
+    previous = spark.conf.get(check, "true")
+    spark.conf.set(check, "false")
+    try:
+        DeltaTable.forPath(spark, path).vacuum(0.0)
+    finally:
+        spark.conf.set(check, previous)
 
 
 def table_summary(spark: SparkSession, config: Config) -> list[tuple[str, int, str]]:

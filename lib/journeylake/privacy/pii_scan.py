@@ -11,7 +11,7 @@ broadcast values: no Python runs per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -73,15 +73,38 @@ def _each(items: Column, element_type: DataType, path: str) -> Column:
         items, lambda item: _leaves(item, element_type, path))), F.array())
 
 
-def leaf_values(frame: DataFrame) -> DataFrame:
-    """column, value: every non-NULL string and floating-point leaf of every row (a nested one
-    is named by its path, `items[].product_id`)."""
-    found = [_leaves(F.col(f"`{f.name}`"), f.dataType, f.name) for f in frame.schema.fields
+def row_leaves(row_schema: StructType) -> Column | None:
+    """An array<struct<column, value>> of every string and floating-point leaf of a row of
+    `row_schema` (a nested one is named by its path, `items[].product_id`); None when the
+    schema has none."""
+    found = [_leaves(F.col(f"`{f.name}`"), f.dataType, f.name) for f in row_schema.fields
              if _has_leaves(f.dataType)]
-    if not found:
+    return F.concat(*found) if found else None
+
+
+def leaf_values(frame: DataFrame) -> DataFrame:
+    """column, value: every non-NULL string and floating-point leaf of every row."""
+    leaves = row_leaves(frame.schema)
+    if leaves is None:
         return frame.sparkSession.createDataFrame([], "column string, value string")
-    exploded = frame.select(F.explode(F.concat(*found)).alias("leaf"))
+    exploded = frame.select(F.explode(leaves).alias("leaf"))
     return exploded.select("leaf.column", "leaf.value").where("value IS NOT NULL")
+
+
+def holds_any(row_schema: StructType, terms: Sequence[str]) -> Column:
+    """TRUE for a row of `row_schema` with a leaf that is, whole or as one of its tokens, one
+    of `terms` (lower-case). The per-row form of the scan, for a DELETE's condition."""
+    leaves = row_leaves(row_schema)
+    if leaves is None or not terms:
+        return F.lit(False)
+    wanted = sorted(set(terms))
+
+    def matches(leaf: Column) -> Column:
+        text = F.lower(leaf.getField("value"))
+        return text.isin(wanted) | F.exists(F.split(text, TOKEN_SPLIT),
+                                            lambda token: token.isin(wanted))
+
+    return F.coalesce(F.exists(leaves, matches), F.lit(False))
 
 
 def _candidates(values: DataFrame) -> DataFrame:

@@ -26,6 +26,7 @@ from journeylake.core.columns import require_columns
 from journeylake.core.config import IDENTIFIER_TYPES, CardinalityRule, IdentitySettings
 from journeylake.core.frames import union_all
 from journeylake.graphs.algorithms import connected_components
+from journeylake.silver.pseudonymisation import PiiKey, hmac_sha256
 
 CUSTOMER = "customer"
 NODE_SEPARATOR = "|"
@@ -231,8 +232,18 @@ def person_id_of(canonical: Column, salt: Column | None = None) -> Column:
     return F.concat(F.lit("p_"), F.substring(F.sha2(text, 256), 1, 24))
 
 
+def salted_nodes(nodes: DataFrame, erased: DataFrame, key: PiiKey) -> DataFrame:
+    """node, salt: the nodes (column `node`) erased by `journeylake forget` (`erased`:
+    silver_erased_identifiers, the keyed hash of the lower-cased node), salted with the request
+    that erased them."""
+    return nodes.select("node").distinct().join(
+        F.broadcast(erased.select("node_hash", F.col("request_id").alias("salt"))),
+        hmac_sha256(F.lower(F.col("node")), key) == F.col("node_hash"),
+    ).select("node", "salt")
+
+
 def assign_person_ids(
-    components: DataFrame, previous: DataFrame
+    components: DataFrame, previous: DataFrame, salted: DataFrame | None = None
 ) -> tuple[DataFrame, DataFrame]:
     """(assigned, changes).
 
@@ -243,6 +254,8 @@ def assign_person_ids(
     are merged into it. A person whose members now fall into several components stays with the
     component holding its best member; the others get new ids. changes: old_person_id,
     new_person_id, change (merged or split) - one row per person id that stops being used.
+    salted (node, salt; `salted_nodes`): a new person whose canonical node was erased gets an
+    id salted with the erasure, so a returning identifier never takes the erased id back.
     """
     known = components.join(previous.select("node", F.col("person_id").alias("old")), "node",
                             "left")
@@ -254,13 +267,20 @@ def assign_person_ids(
     keeper = known.where("old IS NOT NULL").groupBy("old").agg(
         F.min_by("component", "node").alias("keeper")
     )
+    canonical = components.select("component").distinct()
+    if salted is None:
+        canonical = canonical.withColumn("salt", F.lit(None).cast("string"))
+    else:
+        canonical = canonical.join(salted.withColumnRenamed("node", "component"), "component",
+                                   "left")
     decided = (
-        components.select("component").distinct()
+        canonical
         .join(survivor, "component", "left")
         .join(keeper, (F.col("survivor") == F.col("old")), "left")
         .select(
             "component",
-            F.when(F.col("survivor").isNull(), person_id_of(F.col("component")))
+            # concat_ws skips a NULL salt: an unerased canonical node keeps its plain id.
+            F.when(F.col("survivor").isNull(), person_id_of(F.col("component"), F.col("salt")))
             .when(F.col("keeper") == F.col("component"), F.col("survivor"))
             .otherwise(person_id_of(F.col("component"), F.col("survivor")))
             .alias("person_id"),
@@ -345,10 +365,11 @@ def resolve_identity(
     new_nodes: DataFrame | None,
     links: DataFrame,
     settings: IdentitySettings,
+    salted: DataFrame | None = None,
 ) -> IdentityResolution:
     """Persons of every identifier known so far. previous: the stored map (node, person_id,
     linked; may be empty). new_nodes: node of this run's identifiers. links: every stored link
-    (node_a, node_b)."""
+    (node_a, node_b). salted: erased nodes and their salt (see `assign_person_ids`)."""
     require_columns(previous, ("node", "person_id", "linked"), "resolve_identity previous")
     vertices = previous.select("node")
     if new_nodes is not None:
@@ -359,7 +380,7 @@ def resolve_identity(
     )
     components = components.localCheckpoint()
     assigned, changes = assign_person_ids(components.select("node", "component"),
-                                          previous.select("node", "person_id"))
+                                          previous.select("node", "person_id"), salted)
     identity_map = assigned.localCheckpoint().join(
         components.select("node", "linked"), "node"
     ).select(

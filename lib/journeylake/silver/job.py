@@ -43,6 +43,7 @@ from journeylake.silver.identity import (
     device_persons,
     dropped_rows,
     resolve_identity,
+    salted_nodes,
 )
 from journeylake.silver.pseudonymisation import PiiKey, load_key, pseudonymise_columns
 from journeylake.silver.sessionization import (
@@ -61,6 +62,7 @@ from journeylake.silver.store_visits import (
 )
 from journeylake.silver.tables import (
     AUDIT_SILVER,
+    ERASED_IDENTIFIERS,
     EVENTS,
     IDENTITY_DROPPED,
     IDENTITY_LINKS,
@@ -153,7 +155,7 @@ def build_silver(
     lap = _Laps()
     lap("read_new_batches")
 
-    identity = _resolve_identity(spark, config, rows, counts)
+    identity = _resolve_identity(spark, config, rows, counts, key)
     lookup = identity.map.select("node", "person_id", "linked")
     lap("identity")
 
@@ -184,7 +186,8 @@ def build_silver(
 
 
 def _resolve_identity(
-    spark: SparkSession, config: Config, rows: Mapping[str, DataFrame], counts: dict[str, int]
+    spark: SparkSession, config: Config, rows: Mapping[str, DataFrame], counts: dict[str, int],
+    key: PiiKey,
 ) -> IdentityResolution:
     new_nodes, new_links = batch_identifiers(rows)
     if new_links is not None:
@@ -192,7 +195,11 @@ def _resolve_identity(
     links = lakehouse.read_table_or_empty(spark, config, IDENTITY_LINKS)
     previous = lakehouse.read_table_or_empty(spark, config, IDENTITY_MAP).select(
         "node", "person_id", "linked").localCheckpoint()
-    resolved = resolve_identity(previous, new_nodes, links, config.identity)
+    salted = None
+    if new_nodes is not None and lakehouse.table_exists(spark, config, ERASED_IDENTIFIERS):
+        salted = salted_nodes(new_nodes, lakehouse.read_table(spark, config, ERASED_IDENTIFIERS),
+                              key).localCheckpoint()
+    resolved = resolve_identity(previous, new_nodes, links, config.identity, salted)
     identity = IdentityResolution(
         *(frame.localCheckpoint() for frame in (resolved.map, resolved.dropped,
                                                 resolved.changes, resolved.changed)))

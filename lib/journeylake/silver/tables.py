@@ -44,6 +44,14 @@ IDENTITY_MERGES = TableSpec(
     schema(("old_person_id", _STRING), ("new_person_id", _STRING), ("change", _STRING),
            ("changed_at", _TS), ("run_id", _STRING)),
 )
+# The keyed hash (HMAC, the pseudonymisation key) of every lower-cased identity node erased by
+# `journeylake forget`: a component holding one gets a person id salted with the request, so a
+# returning cookie never takes the erased person's id back. Written by privacy.job.
+ERASED_IDENTIFIERS = TableSpec(
+    "silver_erased_identifiers",
+    schema(("node_hash", _STRING), ("request_id", _STRING), ("erased_at", _TS)),
+    keys=("node_hash",),
+)
 EVENTS = TableSpec(
     "silver_events",
     schema(
