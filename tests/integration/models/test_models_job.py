@@ -5,8 +5,11 @@ twice re-scores nobody the second time."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -19,17 +22,23 @@ from journeylake.core.config import Config
 from journeylake.core.table_spec import TableSpec
 from journeylake.generator import generate
 from journeylake.generator.reference import N_PRODUCTS, PRODUCT_STRIDE
+from journeylake.generator.writer import TRUTH
+from journeylake.gold.job import build_gold
 from journeylake.kpis import tables as kpi_tables
 from journeylake.kpis.job import KpiOutcome, build_kpis
 from journeylake.models import tables, tracking
 from journeylake.models.feature_catalogue import group_of
 from journeylake.models.job import ScoreOutcome, TrainOutcome, score, train
 from journeylake.models.segmentation import adjusted_rand_index
+from journeylake.privacy.job import forget
+from journeylake.privacy.tables import AUDIT_ERASURE
 from journeylake.silver import tables as silver_tables
 from journeylake.silver.identity import node
 from journeylake.silver.job import build_silver
 from journeylake.silver.pseudonymisation import load_key
 from tests.conftest import make_config
+from tests.erasure_checks import customer_terms, sweep_versions
+from tests.pii import raw_pii_findings
 
 pytestmark = pytest.mark.slow
 TARGETS = ("purchase", "churn", "unsubscribe")
@@ -255,3 +264,83 @@ def test_daily_kpis_add_up_to_the_silver_tables_they_count(spark: SparkSession, 
     assert kpis.count() == days * series == lake.kpis.rows
     assert kpis.where("breakdown = 'segment' AND breakdown_value = 'unassigned'").count() < \
         kpis.where("breakdown = 'segment'").count()
+
+
+def test_no_model_table_or_mlflow_artifact_holds_a_raw_personal_value(
+    spark: SparkSession, lake: Lake
+) -> None:
+    scanned, found = raw_pii_findings(spark, lake.config, with_mlflow=True)
+    assert {"gold_customer_features", "gold_scores", "gold_leads", "gold_clv",
+            "gold_recommendations", "gold_segments", "gold_kpis_daily",
+            "mlflow artifacts"} <= set(scanned)
+    assert found == [], found
+
+
+def test_a_forgotten_customer_is_in_no_table_at_no_readable_version_and_comes_back_new(
+    spark: SparkSession, lake: Lake, tmp_path: Path
+) -> None:
+    # On a copy, with gold built too: every other test here reads the lake as it was.
+    source = Path(lake.config.resolve(lake.config.lakehouse.root)).parent
+    shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    config = dataclasses.replace(
+        lake.config,
+        lakehouse=dataclasses.replace(lake.config.lakehouse, root=str(tmp_path / "lakehouse"),
+                                      landing_root=str(tmp_path / "landing")),
+        models=dataclasses.replace(lake.config.models, mlflow=dataclasses.replace(
+            lake.config.models.mlflow, store_dir=str(tmp_path / "mlflow"))))
+    build_gold(spark, config)
+    key = load_key(None)
+    # A customer seen in every kind of table: orders, clicks, social, a device, a score.
+    customer = _busiest_customer(spark, config)
+    terms = customer_terms(spark, config, key, customer)
+    before = sweep_versions(spark, config, terms)
+    assert {table for table, _, _ in before.holding} >= {
+        "bronze_clickstream", "bronze_transactions", "silver_events", "silver_identity_map",
+        "silver_sessions", "gold_journeys", "gold_customer_features", "gold_scores"}
+
+    outcome = forget(spark, config, key, [customer])
+    assert outcome.status == "erased" and outcome.persons >= 1
+
+    after = sweep_versions(spark, config, terms)
+    assert after.holding == []
+    assert after.versions_read >= len(lakehouse.delta_table_names(spark, config))
+    assert after.versions_gone > 0  # the earlier versions that held them were vacuumed
+    audit = lakehouse.read_table(spark, config, AUDIT_ERASURE).collect()
+    assert [(row.request_id, row.status) for row in audit] == [(outcome.request_id, "erased")]
+    assert audit[0].rows_deleted == outcome.rows_deleted and "gold_scores" in outcome.rows_deleted
+    assert "purchase" in audit[0].models_trained_on_them
+
+    # One of their cookies comes back: a new person, linked to nothing of the erased history.
+    erased_ids = {t for t in terms if t.startswith("p_")}
+    cookie = next(t for t in terms if t.startswith("ck_"))
+    clicks = Path(config.resolve(config.lakehouse.landing_root), "clickstream")
+    # The copied files sit at new paths, which ingestion would take for new deliveries.
+    shutil.rmtree(clicks)
+    landing = clicks / "batch-back"
+    landing.mkdir(parents=True)
+    (landing / "back.jsonl").write_text(json.dumps({
+        "event_id": "back-1", "cookie_id": _original_case(spark, config, cookie),
+        "timestamp": "2026-07-01T09:00:00Z", "event_type": "page_view", "platform": "web"}) + "\n")
+    ingest(spark, config, ["clickstream"])
+    build_silver(spark, config, key)
+    back = lakehouse.read_table(spark, config, silver_tables.EVENTS).where(
+        F.col("source_key") == "back-1").collect()
+    assert len(back) == 1 and back[0].person_id not in erased_ids
+    assert lakehouse.read_table(spark, config, silver_tables.EVENTS).where(
+        F.col("person_id") == back[0].person_id).count() == 1
+
+
+def _busiest_customer(spark: SparkSession, config: Config) -> str:
+    scored = lakehouse.read_table(spark, config, tables.SCORES).select("person_id").distinct()
+    customers = lakehouse.read_table(spark, config, silver_tables.IDENTITY_MAP).where(
+        "identifier_type = 'customer'").select("person_id", F.col("identifier").alias("c"))
+    sources = lakehouse.read_table(spark, config, silver_tables.EVENTS).groupBy(
+        "person_id").agg(F.countDistinct("source").alias("sources"), F.count("*").alias("n"))
+    return (sources.join(scored, "person_id").join(customers, "person_id")
+            .orderBy(F.desc("sources"), F.desc("n"), "c").first().c)
+
+
+def _original_case(spark: SparkSession, config: Config, cookie: str) -> str:
+    truth = Path(config.resolve(config.lakehouse.landing_root), TRUTH, "identity_links")
+    return spark.read.parquet(str(truth)).where(
+        F.lower("identifier") == cookie).first().identifier

@@ -9,8 +9,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from journeylake.privacy.erasure import (
-    persons_of_customers,
     person_terms,
+    persons_of_customers,
     raw_personal_terms,
     subject_hash,
     with_earlier_ids,
