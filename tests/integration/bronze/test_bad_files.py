@@ -18,6 +18,9 @@ from journeylake.core import lakehouse
 from journeylake.core.config import Config
 from tests.conftest import make_config
 
+# The module's lake is one ingest of twelve files (about 30 s on a busy laptop).
+pytestmark = pytest.mark.slow
+
 
 def click(event_id: str, url: str = "/home") -> str:
     return json.dumps({
