@@ -33,6 +33,8 @@ _EXTRA = "_extra_columns"
 # NULLs hash as they did before the marker existed, so stored `hash_key` keys stay valid.
 HASH_SEPARATOR = "\u0001"
 HASH_NULL = "\u0000"
+# NUL and the other C0 controls but tab, line feed and carriage return: never in a text record.
+CONTROL_CHARACTERS = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
 
 
 class ContractError(UserError, ValueError):
@@ -78,19 +80,20 @@ def parse_raw(raw: DataFrame, source: SourceSpec) -> DataFrame:
     if RAW not in raw.columns:
         raise ContractError(f"parse_raw needs a {RAW} column; got {raw.columns}")
     schema = source_text_schema(source)
+    text = without_bom(F.col(RAW))
     if source.format == "json":
         parsed = F.from_json(
-            RAW,
+            text,
             StructType([*schema.fields, StructField(_CORRUPT, StringType())]),
             {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT},
         )
         # Spark's parser accepts an object followed by trailing text; a record is one object.
-        line = F.trim(F.col(RAW))
+        line = F.trim(text)
         malformed = parsed[_CORRUPT].isNotNull() | ~(line.startswith("{") & line.endswith("}"))
     else:
         # One spare column catches lines with more fields than the contract has.
         columns = [*(field.name for field in schema.fields), _EXTRA]
-        parsed = F.from_csv(RAW, _ddl_of_text_columns(columns), csv_options(source))
+        parsed = F.from_csv(text, _ddl_of_text_columns(columns), csv_options(source))
         malformed = parsed[_EXTRA].isNotNull()
     with_parsed = raw.withColumn("_parsed", parsed)
     return with_parsed.select(
@@ -105,6 +108,12 @@ def parse_raw(raw: DataFrame, source: SourceSpec) -> DataFrame:
         ],
         malformed.alias("_malformed"),
     )
+
+
+def without_bom(raw: Column) -> Column:
+    """`raw` without the UTF-8 byte-order mark a file's first line may start with (Spark keeps
+    it as U+FEFF): a record or header all the same."""
+    return F.regexp_replace(raw, "^\ufeff", "")
 
 
 def _ddl_of_text_columns(names: Sequence[str]) -> str:
@@ -215,11 +224,18 @@ def derivation_problem(spec: FieldSpec) -> Column:
     )
 
 
+_EPOCH_UNITS_PER_SECOND = {"epoch_millis": 1000, "epoch_seconds": 1}
+
+
 def _parse_timestamp(text: Column, fmt: str) -> Column:
-    if fmt == "epoch_millis":
-        return F.timestamp_millis(text.try_cast("bigint"))
-    if fmt == "epoch_seconds":
-        return F.timestamp_seconds(text.try_cast("bigint"))
+    if fmt in _EPOCH_UNITS_PER_SECOND:
+        # A Spark timestamp is a long of microseconds: a larger epoch value would overflow
+        # (an ARITHMETIC_OVERFLOW error under ANSI, failing the whole batch), so it is no time.
+        units = _EPOCH_UNITS_PER_SECOND[fmt]
+        number = text.try_cast("bigint")
+        limit = (2**63 - 1) // (1_000_000 // units)
+        convert = F.timestamp_millis if fmt == "epoch_millis" else F.timestamp_seconds
+        return F.when(number.between(-limit, limit), convert(number))
     if fmt == "iso8601":
         return F.try_to_timestamp(text)
     return F.try_to_timestamp(text, F.lit(fmt))
@@ -260,6 +276,15 @@ def field_problems(spec: FieldSpec, text: Column, typed: Column) -> list[Column]
             F.concat(F.lit(f"{spec.name}: "), _shown(text), F.lit(f" is not a valid {type_label}")),
         ),
     ]
+    if spec.type == "string":
+        # A JSON escape (\u0000, \ufffd) puts in a value what `line_problem` finds in raw text.
+        problems.append(
+            _problem(
+                typed.rlike(CONTROL_CHARACTERS) | typed.contains("\ufffd"),
+                "bad_encoding",
+                f"{spec.name}: the value holds control characters or U+FFFD, not text",
+            )
+        )
     if spec.min is not None:
         problems.append(
             _problem(

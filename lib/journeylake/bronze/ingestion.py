@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from journeylake.bronze.contracts import ContractError, apply_contract, header_tokens, parse_raw
+from journeylake.bronze.contracts import (
+    CONTROL_CHARACTERS,
+    apply_contract,
+    header_tokens,
+    parse_raw,
+    without_bom,
+)
 from journeylake.bronze.tables import (
     BATCH_ID,
     ERRORS,
@@ -27,6 +33,7 @@ from journeylake.bronze.tables import (
     SOURCE_FILE,
 )
 from journeylake.core.config import SourceSpec
+from journeylake.core.lakehouse import LINE_POSITION, FileEdges
 
 
 class IngestCountMismatch(RuntimeError):
@@ -58,8 +65,8 @@ def new_files(listing: DataFrame, ingested: DataFrame) -> DataFrame:
     )
 
 
-def check_header(first_line: str, source: SourceSpec, file_path: str) -> None:
-    """Fail the batch, naming the file, when a CSV file's header is not the contract's columns.
+def header_problem(first_line: str, source: SourceSpec) -> str | None:
+    """Why a CSV file's first line is not the contract's header, or None when it is.
 
     Columns are matched by position, so a different name or order would silently shift values
     into the wrong fields; a renamed column is a `source:` mapping in conf/sources, a file with
@@ -69,12 +76,136 @@ def check_header(first_line: str, source: SourceSpec, file_path: str) -> None:
     found = next(
         csv.reader([first_line], delimiter=source.csv.delimiter, quotechar=source.csv.quote), []
     )
-    if [token.strip() for token in found] != expected:
-        raise ContractError(
-            f"{file_path}: header {found} does not match source {source.name!r}, which expects "
-            f"{expected} in this order; map renamed columns with `source:`, or list the file's "
-            f"own columns in `csv.columns`, in conf/sources/{source.name}.yaml"
+    if [token.strip() for token in found] == expected:
+        return None
+    return (
+        f"header {found} does not match source {source.name!r}, which expects {expected} in "
+        f"this order; map renamed columns with `source:`, or list the file's own columns in "
+        f"`csv.columns`, in conf/sources/{source.name}.yaml"
+    )
+
+
+# Reason codes of problems found in a landed file rather than in one record's fields.
+BAD_HEADER = "bad_header"
+BAD_ENCODING = "bad_encoding"
+BINARY_CONTENT = "binary_content"
+TRUNCATED_RECORD = "truncated_record"
+# A byte-order mark of UTF-16 or UTF-32 (the UTF-32 LE one begins like UTF-16 LE's).
+_OTHER_BOMS = {
+    b"\xff\xfe": "UTF-16 (little-endian)",
+    b"\xfe\xff": "UTF-16 (big-endian)",
+    b"\x00\x00\xfe\xff": "UTF-32 (big-endian)",
+}
+_LINE_ENDS = (b"\n", b"\r")
+FILE_PROBLEMS_SCHEMA = (
+    f"{SOURCE_FILE} string, code string, message string, whole_file boolean"
+)
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A problem of one landed file: every record of it is quarantined with it (`whole_file`),
+    or only its last line (a file cut short)."""
+
+    line_path: str  # as `_source_file` spells it
+    code: str
+    message: str
+    whole_file: bool
+
+
+def file_problem(
+    source: SourceSpec, edges: FileEdges, first_line: str | None
+) -> FileProblem | None:
+    """The problem of one file from its first bytes, last byte and (CSV with a header) first
+    line, or None. An empty file has none: it holds no record.
+
+    A UTF-16/32 file is not read as text at all: each of its lines would be NUL-ridden
+    mojibake. A wrong header quarantines the file's lines instead of failing the source, so the
+    batch's other files still load and the lines stay in the quarantine to be replayed. A file
+    whose last byte is not a line end was cut short (or is still being written): its last line
+    is quarantined, the complete lines before it are not.
+    """
+    if not edges.last:
+        return None
+    for bom, encoding in _OTHER_BOMS.items():
+        if edges.head.startswith(bom):
+            return FileProblem(
+                edges.line_path, BAD_ENCODING,
+                f"the file is {encoding} (byte-order mark {bom.hex()}); the contract expects "
+                "UTF-8", True,
+            )
+    if first_line is not None and source.format == "csv" and source.csv.header:
+        problem = header_problem(first_line, source)
+        if problem:
+            return FileProblem(edges.line_path, BAD_HEADER, problem, True)
+    if edges.last not in _LINE_ENDS:
+        return FileProblem(
+            edges.line_path, TRUNCATED_RECORD,
+            "the last line of the file has no line end: the file was cut short, the record "
+            "may be incomplete", False,
         )
+    return None
+
+
+def line_problem(raw: Column) -> Column:
+    """A `binary_content` or `bad_encoding` problem of a raw line, NULL for clean text.
+
+    Spark reads bytes that are not UTF-8 as they are (and shows them as U+FFFD); a line holding
+    them, or U+FFFD itself (text decoded wrongly upstream), would land in bronze as mojibake.
+    NUL and other control characters (but tab) do not occur in text records: binary data.
+    """
+    binary = raw.rlike(CONTROL_CHARACTERS)
+    not_utf8 = ~F.is_valid_utf8(raw) | raw.contains("\ufffd")
+    return F.when(binary, _problem_struct(
+        BINARY_CONTENT, "the line holds NUL or other control bytes: binary data, not text"
+    )).when(not_utf8, _problem_struct(
+        BAD_ENCODING, "the line is not valid UTF-8 (Latin-1 or another encoding?)"
+    ))
+
+
+def _problem_struct(code: str, message: str | Column) -> Column:
+    text = F.lit(message) if isinstance(message, str) else message
+    return F.struct(F.lit(code).alias("code"), text.alias("message"))
+
+
+def with_line_problems(
+    validated: DataFrame, lines: DataFrame, file_problems: DataFrame | None
+) -> DataFrame:
+    """`_errors` of `validated` replaced by one problem where the line or its file has one (in
+    this order: the file's, binary content, bad encoding, a last line cut short); the field
+    rules would only repeat it, or read garbage.
+
+    `lines` (`_source_file`, `_line_position`) are the batch's lines, to find each cut file's
+    last line; `file_problems` has `FILE_PROBLEMS_SCHEMA` (one row per file at most), or None.
+    """
+    checked = validated
+    whole = truncated = F.lit(None)
+    if file_problems is not None:
+        problems = F.broadcast(file_problems)
+        whole_files = problems.where("whole_file").select(
+            SOURCE_FILE,
+            F.struct(F.col("code"), F.col("message")).alias("_file_problem"),
+        )
+        cut = problems.where(~F.col("whole_file"))
+        last_lines = (
+            lines.join(cut.select(SOURCE_FILE), SOURCE_FILE, "left_semi")
+            .groupBy(SOURCE_FILE)
+            .agg(F.max(LINE_POSITION).alias(LINE_POSITION))
+            .join(cut, SOURCE_FILE)
+            .select(
+                SOURCE_FILE, LINE_POSITION,
+                F.struct(F.col("code"), F.col("message")).alias("_cut_problem"),
+            )
+        )
+        checked = checked.join(whole_files, SOURCE_FILE, "left").join(
+            F.broadcast(last_lines), [SOURCE_FILE, LINE_POSITION], "left"
+        )
+        whole, truncated = F.col("_file_problem"), F.col("_cut_problem")
+    problem = F.coalesce(whole, line_problem(F.col(RAW)), truncated)
+    result = checked.withColumn(
+        ERRORS, F.when(problem.isNotNull(), F.array(problem)).otherwise(F.col(ERRORS))
+    )
+    return result.drop("_file_problem", "_cut_problem", LINE_POSITION)
 
 
 def split_lines(lines: DataFrame, source: SourceSpec) -> tuple[DataFrame, Column, Column]:
@@ -85,7 +216,7 @@ def split_lines(lines: DataFrame, source: SourceSpec) -> tuple[DataFrame, Column
     blank = F.trim(F.col(RAW)) == ""
     if source.format == "csv" and source.csv.header:
         names = F.array(*[F.lit(name) for name in source.file_columns])
-        header = ~blank & (header_tokens(F.col(RAW), source) == names)
+        header = ~blank & (header_tokens(without_bom(F.col(RAW)), source) == names)
     else:
         header = F.lit(False)
     records = lines.where(~blank & ~header)
@@ -159,15 +290,19 @@ def classify_lines(
     batch_id: str,
     ingested_at: Column,
     max_future_hours: float,
+    file_problems: DataFrame | None = None,
 ) -> DataFrame:
-    """Every record of `lines` (`_raw`, `_source_file`) validated against the contract, its
+    """Every record of `lines` (`_raw`, `_source_file`; `_line_position` with `file_problems`)
+    validated against the contract and its file's problems (see `with_line_problems`), its
     duplicate keys flagged (see `flag_duplicate_keys`) and stamped with the batch: what
     `bronze_rows` and `quarantine_rows` split. The one path from lines to bronze and quarantine,
     shared by `journeylake ingest` (files) and `journeylake stream` (micro-batches)."""
     records, _, _ = split_lines(lines, source)
     validated = validate_records(records, source, ingested_at, max_future_hours)
+    # Before the duplicate check: a line of a bad file must not shadow a good line's key.
+    checked = with_line_problems(validated, lines, file_problems)
     return with_ingestion_metadata(
-        flag_duplicate_keys(validated, existing_keys, batch_id), batch_id, ingested_at
+        flag_duplicate_keys(checked, existing_keys, batch_id), batch_id, ingested_at
     )
 
 

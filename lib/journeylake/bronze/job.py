@@ -11,7 +11,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime
 
 from pyspark.sql import SparkSession
@@ -19,14 +19,16 @@ from pyspark.sql import functions as F
 
 from journeylake.bronze.contracts import ContractError, check_json_types
 from journeylake.bronze.ingestion import (
+    FILE_PROBLEMS_SCHEMA,
     BatchCounts,
+    FileProblem,
     IngestCountMismatch,
     SourceFile,
     batch_counts,
     batch_id_for,
     bronze_rows,
-    check_header,
     classify_lines,
+    file_problem,
     new_files,
     quarantine_rows,
 )
@@ -95,15 +97,15 @@ def ingest_source(
         log.info("%s: no new files under %s", source.name, config.source_path(source))
         return SourceOutcome(source.name, None, 0, BatchCounts(0, 0, 0, 0, 0), "no_new_files")
     batch_id = batch_id_for(source.name, files)
-    if source.format == "csv" and source.csv.header:
-        for item in files:
-            check_header(lakehouse.read_first_line(spark, item.path), source, item.path)
+    problems = _file_problems(spark, source, files)
 
     at = F.lit(ingested_at).cast("timestamp")
     lines = lakehouse.read_lines(spark, [item.path for item in files]).persist()
     classified = classify_lines(
         lines, source, existing_keys(spark, config, source), batch_id, at,
         config.ingest.max_future_hours,
+        spark.createDataFrame([astuple(p) for p in problems], FILE_PROBLEMS_SCHEMA)
+        if problems else None,
     ).persist()
     kept = bronze_rows(classified, source)
     quarantined = quarantine_rows(classified, source)
@@ -124,6 +126,26 @@ def ingest_source(
         counts.rows_quarantined,
     )
     return SourceOutcome(source.name, batch_id, len(files), counts, "succeeded")
+
+
+def _file_problems(
+    spark: SparkSession, source: SourceSpec, files: Sequence[SourceFile]
+) -> list[FileProblem]:
+    """The problems of the batch's files, from a few bytes of each (the first line too for a
+    CSV with a header): one file's problem quarantines its own lines, never the batch."""
+    problems = []
+    for item in files:
+        edges = lakehouse.file_edges(spark, item.path)
+        first_line = None
+        if source.format == "csv" and source.csv.header and edges.last:
+            first_line = lakehouse.read_first_line(spark, item.path)
+        problem = file_problem(source, edges, first_line)
+        if problem:
+            log.warning("%s: %s: %s (%s)", source.name, item.path, problem.message, problem.code)
+            problems.append(problem)
+        elif not edges.last:
+            log.info("%s: %s is empty; recorded as read, no rows", source.name, item.path)
+    return problems
 
 
 def _record_files(

@@ -8,6 +8,7 @@ columns a source contract defines, by its name."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -23,6 +24,9 @@ Table = str | TableSpec
 # Names of the columns of a landed line; bronze reads them.
 RAW_LINE = "_raw"
 SOURCE_FILE = "_source_file"
+# Where a line sits in its file: (start of the file split read, row number within the read), so
+# the largest of a file is its last line. Only `read_lines` sets it.
+LINE_POSITION = "_line_position"
 
 
 def _name(table: Table) -> str:
@@ -64,10 +68,60 @@ def _exists(spark: SparkSession, path: str) -> bool:
 
 
 def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    """Every line of the files as `_raw`, with the file it came from as `_source_file`."""
-    return spark.read.text(list(paths)).select(
-        F.col("value").alias(RAW_LINE), F.col("_metadata.file_path").alias(SOURCE_FILE)
+    """Every line of the files as `_raw`, with the file it came from as `_source_file` (the
+    path URL-encoded, see `FileEdges.line_path`) and its place in the file as `_line_position`.
+
+    Bytes that are not UTF-8 stay as they are in `_raw` (`is_valid_utf8` is false there).
+    """
+    # monotonically_increasing_id counts the rows of each task in read order, and one task
+    # reads a split of a file from its start: within a file, (split start, id) follows the lines.
+    position = F.struct(
+        F.col("_metadata.file_block_start").alias("split_start"),
+        F.monotonically_increasing_id().alias("row"),
     )
+    return spark.read.text(list(paths)).select(
+        F.col("value").alias(RAW_LINE),
+        F.col("_metadata.file_path").alias(SOURCE_FILE),
+        position.alias(LINE_POSITION),
+    )
+
+
+@dataclass(frozen=True)
+class FileEdges:
+    """What ingestion checks of a landed file before reading its lines."""
+
+    head: bytes  # its first bytes (up to 4): a byte-order mark tells another encoding
+    last: bytes  # its last byte (b"" when empty): a line end, or a file cut short
+    # The path as `read_lines` spells it in `_source_file`: Spark URL-encodes it (a space is
+    # %20), so a listing's path does not match it as it is.
+    line_path: str
+
+
+def file_edges(spark: SparkSession, path: str) -> FileEdges:
+    """The first four and the last byte of one file, read on the driver (a few bytes per file,
+    whatever its size)."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    size = fs.getFileStatus(hadoop_path).getLen()
+    stream = fs.open(hadoop_path)
+    try:
+        head = bytearray()
+        while len(head) < min(4, size):
+            byte = stream.read()
+            if byte < 0:
+                break
+            head.append(byte)
+        last = b""
+        if size > 0:
+            stream.seek(size - 1)
+            byte = stream.read()
+            last = bytes([byte]) if byte >= 0 else b""
+    finally:
+        stream.close()
+    line_path = str(hadoop_path.makeQualified(fs.getUri(), fs.getWorkingDirectory()).toUri()
+                    .toString())
+    return FileEdges(bytes(head), last, line_path)
 
 
 def read_lines_stream(spark: SparkSession, root: str, glob: str, max_files_per_trigger: int

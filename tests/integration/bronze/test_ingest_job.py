@@ -163,16 +163,21 @@ fields:
     assert count(spark, config, QUARANTINE) == 1
 
 
-def test_unexpected_header_fails_that_source_with_the_file_name(
+def test_a_file_with_an_unexpected_header_is_quarantined_and_the_others_load(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = make_config(tmp_path)
-    path = land(config, "stores", "stores.csv", "id,name,city,lat,lon", "S1,Main,Paris,48.85,2.35")
+    land(config, "stores", "stores.csv", "id,name,city,lat,lon", "S1,Main,Paris,48.85,2.35")
+    land(config, "stores", "stores-2.csv", STORES_HEADER, "S2,Dock,Lyon,45.76,4.83")
 
     outcome = ingest(spark, config, ["stores"])[0]
 
-    assert outcome.status.startswith(
-        f"failed: file:{path}: header ['id', 'name', 'city', 'lat', 'lon']"
-    )
-    assert not lakehouse.table_exists(spark, config, "bronze_stores")
-    assert audit(spark, config, "stores")[0][0].startswith("failed")
+    assert audit(spark, config, "stores") == [("succeeded", 2, 3, 1, 2)]
+    assert [r.store_id for r in lakehouse.read_table(spark, config, "bronze_stores").collect()
+            ] == ["S2"]
+    bad = lakehouse.read_table(spark, config, QUARANTINE).collect()
+    assert sorted(r.raw_record for r in bad) == ["S1,Main,Paris,48.85,2.35",
+                                                 "id,name,city,lat,lon"]
+    assert {tuple(r.reason_codes) for r in bad} == {("bad_header",)}
+    assert bad[0].reason.startswith("header ['id', 'name', 'city', 'lat', 'lon'] does not match")
+    assert outcome.counts.header_lines == 1

@@ -9,15 +9,17 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from journeylake.bronze.contracts import ContractError
 from journeylake.bronze.ingestion import (
+    FILE_PROBLEMS_SCHEMA,
     BatchCounts,
     IngestCountMismatch,
     SourceFile,
     batch_id_for,
     bronze_rows,
-    check_header,
+    classify_lines,
+    file_problem,
     flag_duplicate_keys,
+    header_problem,
     new_files,
     quarantine_rows,
     split_lines,
@@ -26,6 +28,7 @@ from journeylake.bronze.ingestion import (
 )
 from journeylake.bronze.tables import BATCH_ID, ERRORS, RAW, RECORD_KEY, SOURCE_FILE
 from journeylake.core.config import CsvOptions, FieldSpec, SourceSpec
+from journeylake.core.lakehouse import LINE_POSITION, FileEdges
 
 AT = datetime(2026, 7, 1, 12, 0, 0)
 ORDERS = SourceSpec(
@@ -134,10 +137,62 @@ def test_quarantine_row_carries_raw_text_reason_and_origin(spark: SparkSession) 
     assert_df_equality(actual, expected, ignore_nullable=True)
 
 
-def test_header_in_another_order_fails_naming_the_file() -> None:
-    with pytest.raises(ContractError, match=r"a\.csv: header \['amount', 'order_id'\]"):
-        check_header("amount,order_id", ORDERS, "a.csv")
-    check_header("order_id,amount", ORDERS, "a.csv")
+def test_header_in_another_order_is_a_problem_naming_both_orders() -> None:
+    assert header_problem("amount,order_id", ORDERS) == (
+        "header ['amount', 'order_id'] does not match source 'orders', which expects "
+        "['order_id', 'amount'] in this order; map renamed columns with `source:`, or list the "
+        "file's own columns in `csv.columns`, in conf/sources/orders.yaml"
+    )
+    assert header_problem("order_id, amount", ORDERS) is None
+
+
+@pytest.mark.parametrize(
+    ("head", "last", "first_line", "expected"),
+    [
+        (b"orde", b"\n", "order_id,amount", None),
+        (b"orde", b"\r", "order_id,amount", None),
+        (b"", b"", None, None),  # empty: no record to quarantine
+        (b"\xef\xbb\xbfo", b"\n", "order_id,amount", None),  # UTF-8's own mark
+        (b"\xff\xfeo\x00", b"\x00", "\ufffd\ufffdo", ("bad_encoding", True)),
+        (b"\xfe\xff\x00o", b"\n", "\ufffd\ufffd", ("bad_encoding", True)),
+        (b"amou", b"\n", "amount,order_id", ("bad_header", True)),
+        (b"orde", b"5", "order_id,amount", ("truncated_record", False)),
+        (b"amou", b"5", "amount,order_id", ("bad_header", True)),
+    ],
+)
+def test_a_file_problem_comes_from_its_mark_header_and_last_byte(
+    head: bytes, last: bytes, first_line: str | None, expected: tuple[str, bool] | None
+) -> None:
+    problem = file_problem(ORDERS, FileEdges(head, last, "file:/l/a.csv"), first_line)
+    assert (problem and (problem.code, problem.whole_file)) == expected
+    assert problem is None or problem.line_path == "file:/l/a.csv"
+
+
+def test_one_problem_replaces_the_others_and_only_a_cut_file_loses_its_last_line(
+    spark: SparkSession,
+) -> None:
+    rows = [
+        ("o1,5", "f1", 0), ("o2,5", "f1", 1),  # f1 is cut: its last line is o2
+        ("o3,x", "f2", 0), ("o4,5", "f2", 1),  # f2 has a wrong header
+        ("o5,\u00005", "f3", 0), ("o6,5\ufffd", "f3", 1), ("o7,-1", "f3", 2),
+    ]
+    batch = spark.createDataFrame(
+        [(raw, source_file, (0, row)) for raw, source_file, row in rows],
+        f"{RAW} string, {SOURCE_FILE} string, "
+        f"{LINE_POSITION} struct<split_start: bigint, row: bigint>",
+    )
+    problems = spark.createDataFrame(
+        [("f1", "truncated_record", "cut", False), ("f2", "bad_header", "header", True)],
+        FILE_PROBLEMS_SCHEMA,
+    )
+    classified = classify_lines(batch, ORDERS, None, "b1", F.lit(AT), 24, problems)
+    actual = {r[RAW]: r.codes for r in error_codes(classified).collect()}
+    assert actual == {
+        "o1,5": [], "o2,5": ["truncated_record"], "o3,x": ["bad_header"],
+        "o4,5": ["bad_header"], "o5,\u00005": ["binary_content"], "o6,5\ufffd": ["bad_encoding"],
+        "o7,-1": ["out_of_range"],
+    }
+    assert LINE_POSITION not in classified.columns
 
 
 # A file with fewer columns than the contract has fields, in its own order.
@@ -157,10 +212,9 @@ MINIMAL = SourceSpec(
 
 
 def test_a_file_with_its_own_columns_is_checked_and_split_by_them(spark: SparkSession) -> None:
-    check_header("customer,amount", MINIMAL, "a.csv")
-    with pytest.raises(ContractError, match=r"a\.csv: header \['amount', 'customer'\] .* expects "
-                       r"\['customer', 'amount'\]"):
-        check_header("amount,customer", MINIMAL, "a.csv")
+    assert header_problem("customer,amount", MINIMAL) is None
+    assert "header ['amount', 'customer'] does not match source 'orders', which expects " \
+        "['customer', 'amount']" in (header_problem("amount,customer", MINIMAL) or "")
     df = lines(spark, ("customer,amount", "f1"), ("C1,5", "f1"))
     records, _, header = split_lines(df, MINIMAL)
     assert [r[RAW] for r in records.collect()] == ["C1,5"]
