@@ -14,7 +14,7 @@ from tests.conftest import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ("generate", "ingest", "silver", "gold", "train", "score", "kpis", "stream", "replay",
-            "dashboard", "run", "tables", "sql")
+            "dashboard", "forget", "run", "tables", "sql")
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
