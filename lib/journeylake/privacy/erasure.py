@@ -17,24 +17,22 @@ from datetime import datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from journeylake.core.frames import union_all
 from journeylake.privacy.pii_scan import holds_any
 from journeylake.silver.identity import CUSTOMER
 from journeylake.silver.pseudonymisation import (
+    NORMALISERS,
     PSEUDONYMISERS,
     PiiKey,
     hmac_sha256,
-    normalise_email,
-    normalise_handle,
-    normalise_phone,
 )
 
 PERSON, NODE, IDENTIFIER, RAW = "person", "node", "identifier", "raw"
 TERM_COLUMNS = ("term", "kind")
 # How many merges back an erased person's earlier ids are followed.
 MERGE_DEPTH = 8
-_NORMALISERS = {"email": normalise_email, "handle": normalise_handle, "phone": normalise_phone}
 # The personal kinds that identify one person (a name does not).
-IDENTIFYING_KINDS = tuple(_NORMALISERS)
+IDENTIFYING_KINDS = ("email", "handle", "phone")
 
 
 def subject_hash(customer_id: str, key: PiiKey) -> str:
@@ -75,8 +73,7 @@ def person_terms(identity_map: DataFrame, persons: DataFrame) -> DataFrame:
         rows.select(F.col("node").alias("term"), F.lit(NODE).alias("kind")),
         rows.select(F.col("identifier").alias("term"), F.lit(IDENTIFIER).alias("kind")),
     ]
-    terms = parts[0].unionByName(parts[1]).unionByName(parts[2])
-    return terms.select(F.lower("term").alias("term"), "kind").where(
+    return union_all(parts).select(F.lower("term").alias("term"), "kind").where(
         "term IS NOT NULL AND term <> ''").distinct()
 
 
@@ -95,7 +92,7 @@ def raw_personal_terms(bronze: DataFrame, pii: Mapping[str, str], key: PiiKey,
     values = []
     for column, kind in pii.items():
         if kind in IDENTIFYING_KINDS:
-            values += [F.lower(F.trim(F.col(column))), _NORMALISERS[kind](F.col(column))]
+            values += [F.lower(F.trim(F.col(column))), NORMALISERS[kind](F.col(column))]
     if not values:
         return bronze.sparkSession.createDataFrame([], "term string, kind string")
     found = bronze.where(condition).select(F.explode(F.array(*values)).alias("term"))

@@ -32,6 +32,7 @@ from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config
 from journeylake.core.errors import UserError
+from journeylake.core.frames import union_all
 from journeylake.core.job_runner import config_from_args, configure_logging, job_parser, run_main
 from journeylake.core.progress import step
 from journeylake.core.spark_session import build_session
@@ -110,10 +111,7 @@ def _find_terms(spark: SparkSession, config: Config, key: PiiKey,
                               source.pii, key, known)
            for source in config.ingest_sources()
            if source.pii and lakehouse.table_exists(spark, config, f"bronze_{source.name}")]
-    found = terms.unionByName(given)
-    for frame in raw:
-        found = found.unionByName(frame)
-    return found.distinct()
+    return union_all([terms, given, *raw]).distinct()
 
 
 def forget(spark: SparkSession, config: Config, key: PiiKey, customer_ids: Sequence[str]
@@ -141,10 +139,8 @@ def forget(spark: SparkSession, config: Config, key: PiiKey, customer_ids: Seque
     persons = sum(1 for row in rows if row.kind == "person")
     identifiers = sum(1 for row in rows if row.kind != "person")
     if persons:
-        nodes = spark.createDataFrame([(row.term, row.kind) for row in rows],
-                                      "term string, kind string")
         lakehouse.insert_new(spark, config, ERASED_IDENTIFIERS,
-                             erased_nodes(nodes, key, request_id, started))
+                             erased_nodes(pending, key, request_id, started))
 
     deleted: dict[str, int] = {}
     purged: list[str] = []
@@ -206,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     config = config_from_args(args)
     ids = [*args.customer, *(read_ids(args.file) if args.file else [])]
-    if not ids:
+    if not ids:  # before Spark starts
         raise ErasureRequestError("no customer id to forget: give --customer ID or --file")
     key = load_key(config.resolve(config.privacy.key_file) if config.privacy.key_file else None)
     spark = build_session(config)

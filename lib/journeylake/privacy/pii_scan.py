@@ -26,6 +26,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from journeylake.core.frames import union_all
+
 FINDING_COLUMNS = ("place", "column", "value")
 # Tokens are what stays between characters an email, a phone number or a handle cannot hold.
 TOKEN_SPLIT = r"[^\p{L}\p{N}@.+_-]+"
@@ -157,7 +159,4 @@ def scan_files(spark: SparkSession, root: Path, known: DataFrame) -> DataFrame:
         parts.append(scan_table(str(file), spark.read.parquet(str(file)), known))
     if not parts:
         return spark.createDataFrame([], "place string, column string, value string")
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result.distinct()
+    return union_all(parts).distinct()

@@ -141,6 +141,9 @@ def pseudonymise_name(value: Column, key: PiiKey) -> Column:
 
 PSEUDONYMISERS = {"email": pseudonymise_email, "handle": pseudonymise_handle,
                   "phone": pseudonymise_phone, "name": pseudonymise_name}
+# How each kind is normalised before hashing (what PSEUDONYMISERS hash).
+NORMALISERS = {"email": normalise_email, "handle": normalise_handle, "phone": normalise_phone,
+               "name": normalise_name}
 
 
 def pseudonymise_columns(frame: DataFrame, columns: Mapping[str, str], key: PiiKey) -> DataFrame:
