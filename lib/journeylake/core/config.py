@@ -85,6 +85,26 @@ class Anomaly:
 
 
 @dataclass(frozen=True)
+class ConsentGeneration:
+    """The planted consent history (`generator.consent`): per customer and purpose, whether
+    they ever granted it, when, and whether they withdrew and granted it again."""
+
+    # Share of customers who grant each purpose at some point.
+    analytics_share: float = 0.9
+    marketing_share: float = 0.6
+    profiling_share: float = 0.85
+    # Of those, the share granted before the window starts (the rest grant inside it).
+    before_window_share: float = 0.7
+    # Of those, the share who withdraw inside the window; of the withdrawn, the share who grant
+    # again later (through the web site's cookie banner, keyed by their cookie).
+    withdrawn_share: float = 0.1
+    regranted_share: float = 0.4
+    # Share of anonymous visitors who answer the cookie banner (each purpose then granted with
+    # its share above).
+    anonymous_share: float = 0.5
+
+
+@dataclass(frozen=True)
 class GenerateSettings:
     customers: int = 2000
     days: int = 30
@@ -97,6 +117,20 @@ class GenerateSettings:
     # weekly cycle only adds sessions, so weekday data is the same with or without it).
     weekday_traffic: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
     anomalies: tuple[Anomaly, ...] = ()
+    consent: ConsentGeneration = field(default_factory=ConsentGeneration)
+
+
+# The purposes a consent is given for; `profiling` gates the models, `marketing` the leads'
+# consent_status.
+CONSENT_PURPOSES = ("analytics", "marketing", "profiling")
+CONSENT_DEFAULTS = ("deny", "grant")
+
+
+@dataclass(frozen=True)
+class ConsentSettings:
+    # What a person without any consent decision at the time of a check gets: deny (opt-in,
+    # the GDPR reading) or grant (an opt-out regime). A recorded decision always wins.
+    default: str = "deny"
 
 
 @dataclass(frozen=True)
@@ -104,6 +138,7 @@ class PrivacySettings:
     # A file holding the pseudonymisation key; $JOURNEYLAKE_PII_KEY and
     # $JOURNEYLAKE_PII_KEY_FILE take precedence. Never the key itself.
     key_file: str | None = None
+    consent: ConsentSettings = field(default_factory=ConsentSettings)
 
 
 @dataclass(frozen=True)
@@ -546,12 +581,19 @@ def _validate(data: Mapping[str, Any]) -> Config:
     for source in config.sources.values():
         validate_source(source)
     _validate_silver(config)
+    _validate_privacy(config.privacy)
     _validate_gold(config)
     _validate_models(config)
     _validate_kpis(config.kpis)
     _validate_streaming(config)
     _validate_dashboard(config.dashboard)
     return config
+
+
+def _validate_privacy(privacy: PrivacySettings) -> None:
+    if privacy.consent.default not in CONSENT_DEFAULTS:
+        raise ConfigError(f"privacy.consent.default: {privacy.consent.default!r} is not one of "
+                          f"{', '.join(CONSENT_DEFAULTS)}")
 
 
 def _validate_kpis(kpis: KpiSettings) -> None:

@@ -68,6 +68,16 @@ class LineFormat:
         return csv_line(chosen)
 
 
+def planted_kind(line_format: LineFormat, seed: int, share: float) -> Sql:
+    """The bad kind `inject_bad_records` plants in a row (NULL: the row stays good), from its
+    `_key`: a truth table can say which of its records reached the files broken."""
+    def draw(salt: str) -> Sql:
+        return uniform(seed, f"bad-{line_format.source}-{salt}", KEY)
+
+    return case([(f"{draw('share')} < {lit(float(share))}",
+                  pick(draw("kind"), line_format.kinds))])
+
+
 def inject_bad_records(
     records: DataFrame, line_format: LineFormat, seed: int, share: float
 ) -> DataFrame:
@@ -84,11 +94,7 @@ def inject_bad_records(
     def draw(salt: str) -> Sql:
         return uniform(seed, f"bad-{source}-{salt}", KEY)
 
-    planted = extend(
-        records,
-        {"_planted": case([(f"{draw('share')} < {lit(float(share))}",
-                            pick(draw("kind"), line_format.kinds))])},
-    )
+    planted = extend(records, {"_planted": planted_kind(line_format, seed, share)})
     overrides: dict[str, list[tuple[Sql, Sql]]] = {}
     for kind, breaker in line_format.breakers.items():
         for name, value in breaker.fields(draw).items():

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from pyspark.sql import DataFrame, SparkSession
 
 from journeylake.core.config import GenerateSettings
-from journeylake.generator import clickstream, geolocation, social, transactions
+from journeylake.generator import clickstream, consent, geolocation, social, transactions
 from journeylake.generator.anomalies import anomalies_truth
 from journeylake.generator.browsing import build_sessions, sessions_truth
 from journeylake.generator.corruption import LineFormat, inject_bad_records
@@ -29,13 +29,14 @@ from journeylake.generator.expressions import fence, lit
 from journeylake.generator.stores import build_stores, store_lines
 from journeylake.generator.window import DataWindow, check_settings
 
-EVENT_SOURCES = ("clickstream", "social", "geolocation", "transactions")
+EVENT_SOURCES = ("clickstream", "social", "geolocation", "transactions", "consent")
 SOURCES = (*EVENT_SOURCES, "stores")
 LINE_FORMATS: Mapping[str, LineFormat] = {
     "clickstream": clickstream.LINE_FORMAT,
     "social": social.LINE_FORMAT,
     "geolocation": geolocation.LINE_FORMAT,
     "transactions": transactions.LINE_FORMAT,
+    "consent": consent.LINE_FORMAT,
 }
 
 
@@ -49,6 +50,7 @@ class GeneratedData:
     geolocation: DataFrame
     transactions: DataFrame
     stores: DataFrame
+    consent: DataFrame
     # customer_id, segment, first_name, last_name, email, handle, phone, offer_affinity, taste,
     # signup_date, churned, churn_date, unsubscribe_date
     customers: DataFrame
@@ -60,6 +62,8 @@ class GeneratedData:
     sessions: DataFrame
     # the planted anomalies and the signal each should leave, see `anomalies.anomalies_truth`
     anomalies: DataFrame
+    # one row per consent line with the bad kind planted in it, see `consent.consent_truth`
+    consent_truth: DataFrame
     # per source: `value` and `bad_kind` (NULL for a good line), what the writer counts
     labeled: Mapping[str, DataFrame]
 
@@ -95,6 +99,7 @@ class GeneratedData:
             "store_visits": self.store_visits,
             "sessions": self.sessions,
             "anomalies": self.anomalies,
+            "consent": self.consent_truth,
         }
 
 
@@ -113,6 +118,9 @@ def build_dataset(spark: SparkSession, settings: GenerateSettings) -> GeneratedD
             transactions.store_orders(visits, seed)),
         customers, seed,
     )
+    consent_lines = consent.consent_lines(
+        consent.customer_records(customers, settings, window).unionByName(
+            consent.anonymous_records(anonymous, settings, window)), seed)
     records = {
         "clickstream": clickstream.build_click_events(sessions, seed, settings.anomalies),
         "social": social.build_social_events(
@@ -122,6 +130,7 @@ def build_dataset(spark: SparkSession, settings: GenerateSettings) -> GeneratedD
             visits, geolocation.everyday_pings(phones, settings)
         ),
         "transactions": transactions.build_orders(orders, seed),
+        "consent": consent_lines,
     }
     labeled = {
         source: fence(inject_bad_records(records[source], LINE_FORMATS[source], seed,
@@ -137,10 +146,12 @@ def build_dataset(spark: SparkSession, settings: GenerateSettings) -> GeneratedD
         geolocation=labeled["geolocation"].select("value"),
         transactions=labeled["transactions"].select("value"),
         stores=labeled["stores"].select("value"),
+        consent=labeled["consent"].select("value"),
         customers=fence(customers_truth(customers)),
         identity_links=fence(identity_links(customers)),
         store_visits=fence(geolocation.store_visits_truth(visits)),
         sessions=fence(sessions_truth(sessions)),
         anomalies=anomalies_truth(spark, settings.anomalies),
+        consent_truth=fence(consent.consent_truth(consent_lines, seed, settings.bad_share)),
         labeled=MappingProxyType(labeled),
     )

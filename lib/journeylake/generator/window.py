@@ -72,6 +72,11 @@ def check_settings(settings: GenerateSettings) -> None:
     if len(settings.weekday_traffic) != 7 or any(not 1 <= f <= 4 for f in settings.weekday_traffic):
         raise ConfigError(f"{where}.weekday_traffic: seven factors in 1..4, Monday first; got "
                           f"{list(settings.weekday_traffic)}")
+    for name in ("analytics_share", "marketing_share", "profiling_share", "before_window_share",
+                 "withdrawn_share", "regranted_share", "anonymous_share"):
+        share = getattr(settings.consent, name)
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError(f"{where}.consent.{name}: {share} is not in 0..1")
     window = DataWindow.of(settings)
     check_anomalies(settings.anomalies, window.first_day, window.last_day)
     # Signups reach about three years before the window; ids need the day to fit 15 bits.

@@ -4,7 +4,7 @@ tables and a manifest with the counts a test of the ingestion needs.
 Layout under `out` (the landing root):
 
     <source>/<batch>/<source>-00000.<jsonl|csv>   files_per_source files (stores: stores.csv)
-    _truth/{customers,identity_links,store_visits,sessions,anomalies}/   parquet
+    _truth/{customers,identity_links,store_visits,sessions,anomalies,consent}/   parquet
     _truth/manifest.json                          the latest batch's manifest
     _truth/manifests/<batch>.json                 every batch's manifest
 
@@ -61,6 +61,7 @@ RAW_FILES = {
     "geolocation": RawFile("csv", geolocation.HEADER),
     "transactions": RawFile("csv", transactions.HEADER),
     "stores": RawFile("csv", stores.HEADER),
+    "consent": RawFile("jsonl"),
 }
 
 
@@ -266,7 +267,8 @@ def build_manifest(
         },
         **model.truth(),
         "truth_tables": {name: f"{TRUTH}/{name}" for name in
-                         ("customers", "identity_links", "store_visits", "sessions")},
+                         ("customers", "identity_links", "store_visits", "sessions",
+                          "consent")},
     }
 
 

@@ -18,7 +18,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from time import perf_counter
 
 from pyspark.ml import PipelineModel
@@ -60,8 +60,9 @@ from journeylake.models.features import (
     midnight,
     reference_dates,
 )
+from journeylake.silver.consent import MARKETING, PROFILING, consent_status, with_consent
 from journeylake.silver.currency import in_reporting_currency
-from journeylake.silver.tables import EVENTS, IDENTITY_MAP, SESSIONS
+from journeylake.silver.tables import CONSENT, EVENTS, IDENTITY_MAP, SESSIONS
 
 log = logging.getLogger("journeylake.models")
 SEGMENTS_MODEL = "segments"
@@ -88,6 +89,10 @@ class TrainOutcome:
     importances_by_model: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     # step -> wall seconds
     seconds: dict[str, float] = field(default_factory=dict)
+    # When profiling consent was checked (the run's start): who the models learn from
+    consent_at: datetime | None = None
+    # Rows of persons without profiling consent deleted from the model tables, per table
+    purged: dict[str, int] = field(default_factory=dict)
 
     def lap(self, step: str) -> None:
         """Record the seconds since the previous lap as `step`'s."""
@@ -112,6 +117,58 @@ def with_channel_shares(features: DataFrame, channel_names: Sequence[str]) -> Da
         for name in channel_names])
 
 
+class Profiling:
+    """Who may be profiled at one instant: silver_consent's `profiling` intervals and the
+    configured default for persons without a decision. Models learn from and score only them;
+    the instant is the run's start, since processing happens now whatever the data's dates."""
+
+    def __init__(self, spark: SparkSession, config: Config, command: str, at: datetime
+                 ) -> None:
+        self.at, self.default = at, config.privacy.consent.default
+        if lakehouse.table_exists(spark, config, CONSENT):
+            self.consent = lakehouse.read_table(spark, config, CONSENT).cache()
+        elif self.default == "deny":
+            raise JobError(
+                f"{command}: {CONSENT.name} does not exist, and with privacy.consent.default "
+                "deny nobody may be profiled: ingest the consent source and run `journeylake "
+                "silver` first (or set privacy.consent.default=grant)")
+        else:
+            self.consent = CONSENT.empty(spark)
+
+    def allowed(self, rows: DataFrame) -> DataFrame:
+        """The rows (person_id) of persons who may be profiled now."""
+        return with_consent(rows, self.consent, PROFILING, self.at, self.default)
+
+    def refused(self, rows: DataFrame) -> DataFrame:
+        """The rows (person_id) of persons who may not."""
+        return rows.join(self.allowed(rows.select("person_id").distinct()), "person_id",
+                         "left_anti")
+
+
+# Model tables keyed by person: rows of a person who may no longer be profiled are deleted
+# (the scores by `score`, these by both commands), so none is left stale after a withdrawal.
+PERSON_TABLES = (tables.SEGMENTS, tables.CLV, tables.RECOMMENDATIONS)
+
+
+def purge_refused(spark: SparkSession, config: Config, profiling: Profiling,
+                  specs: Sequence[TableSpec] = PERSON_TABLES) -> dict[str, int]:
+    """Delete the rows of persons who may not be profiled from each of `specs` (one MERGE per
+    table with any such row; none otherwise); returns the rows deleted per table."""
+    purged = {}
+    for spec in specs:
+        if not lakehouse.table_exists(spark, config, spec):
+            continue
+        stale = profiling.refused(lakehouse.read_table(spark, config, spec).select(
+            *spec.keys)).localCheckpoint()
+        rows = stale.count()
+        if rows:
+            lakehouse.replace_rows(spark, config, spec, stale, spec.empty(spark))
+            log.info("%s: %d rows of persons without profiling consent deleted", spec.name,
+                     rows)
+        purged[spec.name] = rows
+    return purged
+
+
 def _stamp(frame: DataFrame, run_id: str) -> DataFrame:
     return frame.withColumn(tables.BUILT_AT, F.lit(utc_now())).withColumn(
         tables.RUN_ID, F.lit(run_id))
@@ -121,6 +178,8 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     run_id = run_id or uuid.uuid4().hex
     lakehouse.require_tables(spark, config, (EVENTS, SESSIONS, IDENTITY_MAP), "train", "silver")
     outcome = TrainOutcome(run_id)
+    profiling = Profiling(spark, config, "train", utc_now())
+    outcome.consent_at = profiling.at
     models, silver, gold = config.models, config.silver, config.gold
     versions = {table.name: lakehouse.table_version(spark, config, table)
                 for table in (EVENTS, SESSIONS, IDENTITY_MAP)}
@@ -157,7 +216,9 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     outcome.lap("features")
     stored = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES).where(
         F.col("reference_date").isin(list(refs.all)))
-    rows = with_channel_shares(stored, channels(config)).localCheckpoint()
+    # The features cover everyone (an input, like silver); the models see only persons who
+    # may be profiled now, at every reference date.
+    rows = with_channel_shares(profiling.allowed(stored), channels(config)).localCheckpoint()
     current = rows.where(F.col("reference_date") == F.lit(refs.scoring))
     tags = {"journeylake.train_run": run_id}
     step("train: segments")
@@ -173,7 +234,9 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
             log.warning("not training %s: %s", target, reason)
             outcome.skipped[target] = str(reason)
         outcome.lap(target)
-    orders = events.where(F.col("touchpoint").isin(list(silver.conversion_touchpoints))).select(
+    profiled_events = profiling.allowed(events)
+    orders = profiled_events.where(
+        F.col("touchpoint").isin(list(silver.conversion_touchpoints))).select(
         "person_id", "ts", F.col("revenue").alias("amount"))
     step("train: CLV")
     try:
@@ -183,8 +246,13 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
         outcome.skipped["clv"] = str(reason)
     outcome.lap("clv")
     step("train: recommendations")
-    _train_recommendations(spark, config, events, current, versions, tags, run_id, outcome)
+    _train_recommendations(spark, config, profiled_events, current, versions, tags, run_id,
+                           outcome)
     outcome.lap("recommendations")
+    # A segmentation that stayed challenger left the champion's segments, withdrawn persons'
+    # among them; a skipped CLV fit left the last one.
+    outcome.purged = purge_refused(spark, config, profiling)
+    profiling.consent.unpersist()
     return outcome
 
 
@@ -451,6 +519,11 @@ class ScoreOutcome:
     scored: dict[str, tuple[int, int]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     leads: int = 0
+    # When profiling consent was checked (the run's start): who is scored
+    consent_at: datetime | None = None
+    # Persons whose scores were deleted: no longer profiled (withdrawn, or merged away)
+    unscored: int = 0
+    purged: dict[str, int] = field(default_factory=dict)
 
 
 def _segment_labels(spark: SparkSession, config: Config, version: int) -> DataFrame:
@@ -467,11 +540,13 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
     run_id = run_id or uuid.uuid4().hex
     outcome = ScoreOutcome(run_id)
     lakehouse.require_tables(spark, config, (tables.CUSTOMER_FEATURES,), "score", "train")
+    profiling = Profiling(spark, config, "score", utc_now())
+    outcome.consent_at = profiling.at
     features = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES)
     latest = features.agg(F.max("reference_date")).first()[0]
     outcome.reference_date = latest
-    current = with_channel_shares(features.where(F.col("reference_date") == F.lit(latest)),
-                                  channels(config))
+    current = with_channel_shares(profiling.allowed(
+        features.where(F.col("reference_date") == F.lit(latest))), channels(config))
     segmenter, segment_version = tracking.load_champion(spark, config, SEGMENTS_MODEL)
     segment_inputs = segmenter.stages[0].getInputCols()
     clv_now = lakehouse.read_table_or_empty(spark, config, tables.CLV).select(
@@ -517,22 +592,29 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
             F.lit(scored_at).alias("scored_at")).localCheckpoint()
         outcome.scored[target] = (version, rows.count())
         fresh.append(rows)
-    if sum(persons for _, persons in outcome.scored.values()) > 0:
-        changed_rows = union_all(fresh)
+    # Persons no longer in the features (merged into another by identity resolution) or no
+    # longer to be profiled (consent withdrawn) lose their scores in the same transaction.
+    gone = previous.join(current.select("person_id"), "person_id", "left_anti").localCheckpoint()
+    outcome.unscored = gone.select("person_id").distinct().count()
+    if sum(persons for _, persons in outcome.scored.values()) > 0 or outcome.unscored:
+        changed_rows = union_all(fresh) if fresh else tables.SCORES.empty(spark).drop(
+            tables.BUILT_AT, tables.RUN_ID)
         # One MERGE for every model's changed persons: a kill leaves all or none.
-        # Persons no longer in the features (merged into another by identity resolution)
-        # lose their scores in the same transaction.
-        gone = previous.join(current.select("person_id"), "person_id", "left_anti")
         lakehouse.replace_rows(spark, config, tables.SCORES, gone,
                                _stamp(changed_rows, run_id))
-        outcome.leads = _write_leads(spark, config, current, champions, run_id)
+        outcome.leads = _write_leads(spark, config, current, champions, run_id, profiling)
+    outcome.purged = purge_refused(spark, config, profiling)
     described.unpersist()
+    profiling.consent.unpersist()
     return outcome
 
 
 def _write_leads(spark: SparkSession, config: Config, current: DataFrame,
-                 champions: dict[str, tuple[PipelineModel, int]], run_id: str) -> int:
-    """The top `models.propensity.leads` persons of each champion's model, with their drivers.
+                 champions: dict[str, tuple[PipelineModel, int]], run_id: str,
+                 profiling: Profiling) -> int:
+    """The top `models.propensity.leads` persons of each champion's model, with their drivers
+    and their `marketing` consent status now (granted, withdrawn, none: whether they may be
+    contacted is the campaign's rule, with privacy.consent.default for none).
     Every row of a scored model carries its champion's version (a new version re-scores all)."""
     settings = config.models.propensity
     scores = lakehouse.read_table(spark, config, tables.SCORES)
@@ -546,11 +628,12 @@ def _write_leads(spark: SparkSession, config: Config, current: DataFrame,
         drivers = propensity_models.score_drivers(
             model, current.join(top.select("person_id"), "person_id"),
             model.stages[0].getInputCols(), importances, settings.lead_drivers)
-        leads.append(top.join(drivers.drop("reference_date"), "person_id", "left").select(
+        described = consent_status(top.join(drivers.drop("reference_date"), "person_id", "left"),
+                                   profiling.consent, MARKETING, profiling.at)
+        leads.append(described.select(
             "model", "rank", "person_id", "score", "decile",
             F.coalesce("drivers", F.array().cast("array<string>")).alias("drivers"),
-            "segment_label", "clv", F.lit("unknown").alias("consent_status"),
-            "reference_date"))
+            "segment_label", "clv", "consent_status", "reference_date"))
     if not leads:
         return 0
     lakehouse.overwrite_table(spark, config, tables.LEADS, _stamp(union_all(leads), run_id))
@@ -574,6 +657,8 @@ def describe_scoring(outcome: ScoreOutcome) -> str:
     for model, reason in outcome.skipped.items():
         lines.append(f"  {model}: not scored ({reason})")
     lines.append(f"  gold_leads: {outcome.leads:,} rows")
+    lines.append(f"  profiling consent checked at {outcome.consent_at}: {outcome.unscored:,} "
+                 "persons' scores deleted")
     return "\n".join(lines)
 
 
@@ -601,6 +686,10 @@ def describe_training(outcome: TrainOutcome) -> str:
         lines.append(f"  {target}: not trained ({reason})")
     for table, rows in outcome.rows.items():
         lines.append(f"  {table:<32} {rows:>10,} rows")
+    if outcome.consent_at is not None:
+        purged = sum(outcome.purged.values())
+        lines.append(f"  profiling consent checked at {outcome.consent_at}: {purged:,} rows of "
+                     "persons without it deleted")
     lines.append("  seconds: " + ", ".join(f"{step} {seconds:.1f}"
                                            for step, seconds in outcome.seconds.items()))
     return "\n".join(lines)

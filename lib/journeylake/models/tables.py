@@ -69,7 +69,8 @@ LEADS = _model_table(
     ("model", _STRING), ("rank", IntegerType()), ("person_id", _STRING),
     ("score", IntegerType()), ("decile", IntegerType()), ("drivers", ArrayType(_STRING)),
     ("segment_label", _STRING), ("clv", _DOUBLE),
-    # Until a consent source exists every lead is `unknown`.
+    # The person's marketing consent when the leads were written: granted, withdrawn or none
+    # (no decision; privacy.consent.default says what that means).
     ("consent_status", _STRING), ("reference_date", DateType()),
 )
 CLV = _model_table(

@@ -34,6 +34,7 @@ from journeylake.silver.checks import (
     check_every_event_has_a_person,
     check_one_event_per_row,
 )
+from journeylake.silver.consent import consent_intervals, latest_states, with_persons
 from journeylake.silver.currency import in_reporting_currency, unconvertible
 from journeylake.silver.identity import (
     MERGED,
@@ -62,6 +63,7 @@ from journeylake.silver.store_visits import (
 )
 from journeylake.silver.tables import (
     AUDIT_SILVER,
+    CONSENT,
     ERASED_IDENTIFIERS,
     EVENTS,
     IDENTITY_DROPPED,
@@ -86,7 +88,8 @@ log = logging.getLogger("journeylake.silver")
 
 GEOLOCATION_SOURCE = "geolocation"
 STORES_SOURCE = "stores"
-SILVER_SOURCES = (*TIMELINE_SOURCES, GEOLOCATION_SOURCE)
+CONSENT_SOURCE = "consent"
+SILVER_SOURCES = (*TIMELINE_SOURCES, GEOLOCATION_SOURCE, CONSENT_SOURCE)
 
 __all__ = ["SilverError", "SilverOutcome", "build_silver", "main"]
 
@@ -149,10 +152,29 @@ def build_silver(
         log.info("silver: no new bronze batches")
         return SilverOutcome(run_id, "no_new_data")
     log.info("silver run %s on batches %s", run_id, batches)
+    counts: dict[str, int] = {}
+    lap = _Laps()
+    event_batches = {source: ids for source, ids in batches.items() if source != CONSENT_SOURCE}
+    if event_batches:
+        _build_timeline(spark, config, key, run_id, event_batches, counts, lap)
+    if CONSENT_SOURCE in config.sources and lakehouse.table_exists(
+            spark, config, _bronze_table(config, CONSENT_SOURCE)):
+        # After the identity map is written: consent follows the persons of this run's map.
+        counts.update(_rebuild_consent(spark, config))
+        lap("consent")
+    _record(spark, config, run_id, started, batches, counts)
+    lap("audit")
+    return SilverOutcome(run_id, "ok", batches, counts, lap.seconds)
+
+
+def _build_timeline(spark: SparkSession, config: Config, key: PiiKey, run_id: str,
+                    batches: Mapping[str, Sequence[str]], counts: dict[str, int], lap: _Laps
+                    ) -> None:
+    """Identity, timeline, store visits and sessions from the new batches of the event
+    sources; the identity map and merges are written last."""
     rows = {source: _read_batches(spark, config, source, ids, key)
             for source, ids in batches.items()}
-    counts: dict[str, int] = {f"rows_in_{source}": frame.count() for source, frame in rows.items()}
-    lap = _Laps()
+    counts.update({f"rows_in_{source}": frame.count() for source, frame in rows.items()})
     lap("read_new_batches")
 
     identity = _resolve_identity(spark, config, rows, counts, key)
@@ -180,9 +202,25 @@ def build_silver(
     # Written last: a run that stops before here is redone whole by the next one, and
     # recomputes the same identity from the links already stored.
     _write_identity(spark, config, identity, run_id, work_id(batches))
-    _record(spark, config, run_id, started, batches, counts)
-    lap("write_identity_and_audit")
-    return SilverOutcome(run_id, "ok", batches, counts, lap.seconds)
+    lap("write_identity")
+
+
+def _rebuild_consent(spark: SparkSession, config: Config) -> dict[str, int]:
+    """Rebuild silver_consent whole from every consent row and the current identity map.
+
+    Whole, not merged: a consent's person can change with any identity change (a cookie seen
+    for the first time, two persons merged), and the source grows with persons and their
+    decisions, not with events."""
+    records = lakehouse.read_table(spark, config, _bronze_table(config, CONSENT_SOURCE))
+    identity_map = lakehouse.read_table_or_empty(spark, config, IDENTITY_MAP)
+    states = with_persons(latest_states(records), identity_map).localCheckpoint()
+    intervals = consent_intervals(states).localCheckpoint()
+    lakehouse.overwrite_table(spark, config, CONSENT,
+                              intervals.withColumn("updated_at", F.lit(utc_now())))
+    consents, unresolved = states.agg(F.count(F.lit(1)),
+                                      F.count_if(F.col("person_id").isNull())).first()
+    return {"consents": consents, "consents_without_person": unresolved,
+            "consent_intervals": intervals.count()}
 
 
 def _resolve_identity(

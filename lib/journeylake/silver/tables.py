@@ -85,6 +85,16 @@ STORE_VISITS = TableSpec(
     partition_by=("visit_date",),
     keys=("visit_id",),
 )
+# Per person and purpose, the runs of one consent state (silver.consent): granted in
+# [valid_from, valid_to) (valid_to NULL: still so), or withdrawn then; decided_by is the
+# consent_id whose decision started the run. Rebuilt whole by every silver run.
+CONSENT = TableSpec(
+    "silver_consent",
+    schema(("person_id", _STRING), ("purpose", _STRING), ("granted", BooleanType()),
+           ("valid_from", _TS), ("valid_to", _TS), ("decided_by", _STRING),
+           ("updated_at", _TS)),
+    keys=("person_id", "purpose", "valid_from"),
+)
 AUDIT_SILVER = TableSpec(
     "audit_silver",
     schema(("run_id", _STRING), ("started_at", _TS), ("finished_at", _TS),
@@ -100,4 +110,4 @@ SILVER_BATCHES = TableSpec(
 )
 
 TABLES = (IDENTITY_LINKS, IDENTITY_MAP, IDENTITY_DROPPED, IDENTITY_MERGES, EVENTS, SESSIONS,
-          STORE_VISITS, AUDIT_SILVER, SILVER_BATCHES)
+          STORE_VISITS, CONSENT, AUDIT_SILVER, SILVER_BATCHES)

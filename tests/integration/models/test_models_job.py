@@ -4,11 +4,13 @@ twice re-scores nobody the second time."""
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import json
 import math
 import shutil
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from pyspark.sql import functions as F
 
 from journeylake.bronze.job import ingest
 from journeylake.core import lakehouse
+from journeylake.core.clock import utc_now
 from journeylake.core.config import Config
 from journeylake.core.table_spec import TableSpec
 from journeylake.generator import generate
@@ -33,8 +36,9 @@ from journeylake.models.segmentation import adjusted_rand_index
 from journeylake.privacy.job import forget
 from journeylake.privacy.tables import AUDIT_ERASURE
 from journeylake.silver import tables as silver_tables
+from journeylake.silver.consent import consented_persons
 from journeylake.silver.identity import node
-from journeylake.silver.job import build_silver
+from journeylake.silver.job import SilverOutcome, build_silver
 from journeylake.silver.pseudonymisation import load_key
 from tests.conftest import make_config
 from tests.erasure_checks import customer_terms, sweep_versions
@@ -153,10 +157,18 @@ def test_the_planted_offer_driver_leads_the_behavioural_features(lake: Lake) -> 
     assert behaviour[0].startswith("offer_"), [(n, round(linear[n], 3)) for n in behaviour]
 
 
-def test_scores_cover_every_current_person_once_per_model(spark: SparkSession, lake: Lake) -> None:
+def profiled(spark: SparkSession, lake: Lake, at: datetime | None) -> DataFrame:
+    assert at is not None
+    return consented_persons(read(spark, lake, silver_tables.CONSENT), "profiling", at)
+
+
+def test_scores_cover_every_current_person_with_consent_once_per_model(
+    spark: SparkSession, lake: Lake
+) -> None:
     features = read(spark, lake, tables.CUSTOMER_FEATURES)
     latest = features.agg(F.max("reference_date")).first()[0]
-    persons = features.where(F.col("reference_date") == latest).count()
+    persons = features.where(F.col("reference_date") == latest).join(
+        profiled(spark, lake, lake.scored.consent_at), "person_id", "left_semi").count()
     scores = read(spark, lake, tables.SCORES)
     assert scores.count() == persons * len(TARGETS)
     assert scores.select("person_id", "model").distinct().count() == persons * len(TARGETS)
@@ -201,7 +213,9 @@ def test_clv_is_checked_against_the_naive_baseline(spark: SparkSession, lake: La
     clv = read(spark, lake, tables.CLV)
     orders = read(spark, lake, silver_tables.EVENTS).where(
         F.col("touchpoint").isin("purchase", "store_purchase") & F.col("person_id").isNotNull())
-    assert clv.count() == orders.select("person_id").distinct().count()
+    buyers = orders.select("person_id").distinct().join(
+        profiled(spark, lake, lake.second.consent_at), "person_id", "left_semi")
+    assert clv.count() == buyers.count()
     assert clv.where((F.col("clv") < 0) | F.col("clv").isNull()).count() == 0
 
 
@@ -234,7 +248,7 @@ def test_leads_are_the_top_scores_with_their_drivers(spark: SparkSession, lake: 
         assert [lead.rank for lead in mine] == list(range(1, 51))
         best = scores.where(F.col("model") == model).agg(F.max("score")).first()[0]
         assert mine[0].score == best
-        assert all(lead.consent_status == "unknown" for lead in mine)
+        assert {lead.consent_status for lead in mine} <= {"granted", "withdrawn", "none"}
         assert sum(1 for lead in mine if lead.drivers) >= 40
 
 
@@ -344,3 +358,147 @@ def _original_case(spark: SparkSession, config: Config, cookie: str) -> str:
     truth = Path(config.resolve(config.lakehouse.landing_root), TRUTH, "identity_links")
     return spark.read.parquet(str(truth)).where(
         F.lower("identifier") == cookie).first().identifier
+# Consent: who is profiled, by the generator's truth, and what a withdrawal does.
+
+MS = 1000
+
+
+def _millis(at: datetime) -> int:
+    return calendar.timegm(at.timetuple()) * MS + at.microsecond // MS
+
+
+def truth_consent(spark: SparkSession, lake: Lake) -> list[dict]:
+    """The planted consents as the lakehouse could see them: per consent_id, its latest intact
+    line (a line planted bad was quarantined), with the person of its subject in silver's map
+    (None: never seen). Times in epoch milliseconds, whatever the machine's zone."""
+    landing = lake.config.resolve(lake.config.lakehouse.landing_root)
+    truth = spark.read.parquet(f"{landing}/_truth/consent").where(
+        F.col("bad_kind").isNull() | (F.col("bad_kind") == "duplicate_key"))
+    nodes = F.when(F.col("subject_type") == "customer", node("customer", F.col("subject_id"))
+                   ).otherwise(node("cookie", F.col("subject_id")))
+    persons = read(spark, lake, silver_tables.IDENTITY_MAP).select("node", "person_id")
+    rows = truth.withColumn("node", nodes).join(persons, "node", "left").select(
+        "consent_id", "subject_type", "subject_id", "customer_id", "purpose", "person_id",
+        *[F.unix_millis(name).alias(name) for name in ("granted_at", "withdrawn_at",
+                                                        "recorded_at")]).collect()
+    latest: dict[str, dict] = {}
+    for row in map(lambda r: r.asDict(), rows):
+        known = latest.get(row["consent_id"])
+        order = (row["recorded_at"], row["withdrawn_at"] is not None)
+        if known is None or order > (known["recorded_at"], known["withdrawn_at"] is not None):
+            latest[row["consent_id"]] = row
+    return list(latest.values())
+
+
+def holds(record: dict, at: datetime) -> bool:
+    at_ms = _millis(at)
+    return record["granted_at"] <= at_ms and (record["withdrawn_at"] is None
+                                              or at_ms < record["withdrawn_at"])
+
+
+def truth_consented(records: list[dict], purpose: str, at: datetime) -> set[str]:
+    # A customer's planted periods never overlap, so "the latest decision" is "a period
+    # holding `at`" here: computed without silver's time line.
+    return {r["person_id"] for r in records
+            if r["person_id"] and r["purpose"] == purpose and holds(r, at)}
+
+
+def test_scored_persons_are_exactly_those_with_profiling_consent_by_the_truth(
+    spark: SparkSession, lake: Lake
+) -> None:
+    at = lake.scored.consent_at
+    assert at is not None
+    records = truth_consent(spark, lake)
+    features = read(spark, lake, tables.CUSTOMER_FEATURES)
+    latest = features.agg(F.max("reference_date")).first()[0]
+    candidates = {r.person_id for r in features.where(
+        F.col("reference_date") == latest).select("person_id").collect()}
+    expected = truth_consented(records, "profiling", at) & candidates
+    scored = {r.person_id for r in read(spark, lake, tables.SCORES).select(
+        "person_id").distinct().collect()}
+    assert scored == expected
+    # The planted histories at work: persons left out after withdrawing, persons back through
+    # the cookie banner, anonymous visitors profiled on their banner answer alone.
+    profiling = [r for r in records if r["purpose"] == "profiling" and r["person_id"]]
+    withdrawn = {r["person_id"] for r in profiling if r["withdrawn_at"] is not None}
+    assert (withdrawn & candidates) - scored
+    assert {r["person_id"] for r in profiling if r["subject_type"] == "cookie"
+            and r["customer_id"] is not None and holds(r, at)} & scored
+    assert {r["person_id"] for r in profiling if r["customer_id"] is None} & scored
+    for spec in (tables.SEGMENTS, tables.CLV, tables.RECOMMENDATIONS):
+        persons = {r.person_id for r in read(spark, lake, spec).select(
+            "person_id").distinct().collect()}
+        assert persons <= truth_consented(records, "profiling", at), spec.name
+    leads = read(spark, lake, tables.LEADS).collect()
+    marketing = truth_consented(records, "marketing", at)
+    assert [lead.person_id for lead in leads if lead.consent_status == "granted"]
+    assert all((lead.consent_status == "granted") == (lead.person_id in marketing)
+               for lead in leads)
+
+
+@dataclasses.dataclass
+class Withdrawal:
+    person_id: str
+    before: dict[str, int]  # table -> the person's rows before the withdrawal
+    other_scores: int  # everyone else's gold_scores rows before
+    silver: SilverOutcome
+    scored: ScoreOutcome
+
+
+@pytest.fixture(scope="module")
+def withdrawal(spark: SparkSession, lake: Lake) -> Withdrawal:
+    """A lead with standing profiling consent on their customer id withdraws it after scoring:
+    the consent platform delivers the consent's withdrawn state as a new batch, then silver and
+    score run again. Changes the lake: only the last test of this module uses it."""
+    at = lake.scored.consent_at
+    assert at is not None
+    records = truth_consent(spark, lake)
+    standing = {r["person_id"]: r for r in records
+                if r["purpose"] == "profiling" and r["subject_type"] == "customer"
+                and r["person_id"] and r["withdrawn_at"] is None and holds(r, at)}
+    person_tables = (tables.SCORES, tables.LEADS, tables.SEGMENTS, tables.CLV,
+                     tables.RECOMMENDATIONS)
+    present = [{r.person_id for r in read(spark, lake, spec).select("person_id").collect()}
+               for spec in person_tables]
+    person = sorted(set(standing).intersection(*present))[0]
+    record = standing[person]
+    before = {spec.name: read(spark, lake, spec).where(F.col("person_id") == person).count()
+              for spec in person_tables}
+    other_scores = read(spark, lake, tables.SCORES).where(F.col("person_id") != person).count()
+
+    def iso(ms: int) -> str:
+        return (datetime(1970, 1, 1) + timedelta(milliseconds=ms)).isoformat(
+            timespec="milliseconds") + "Z"
+
+    now = utc_now().replace(microsecond=0) - timedelta(minutes=1)
+    line = {"consent_id": record["consent_id"], "subject_type": "customer",
+            "subject_id": record["subject_id"], "purpose": "profiling",
+            "granted_at": iso(record["granted_at"]), "withdrawn_at": now.isoformat() + "Z",
+            "recorded_at": now.isoformat() + "Z", "captured_via": "account"}
+    folder = Path(lake.config.resolve(lake.config.lakehouse.landing_root), "consent",
+                  "batch-0001")
+    folder.mkdir(parents=True)
+    (folder / "consent-00000.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    ingest(spark, lake.config, ["consent"])
+    silver = build_silver(spark, lake.config, load_key(None))
+    return Withdrawal(person, before, other_scores, silver, score(spark, lake.config))
+
+
+def test_a_withdrawal_after_scoring_removes_the_person_from_every_model_table(
+    spark: SparkSession, lake: Lake, withdrawal: Withdrawal
+) -> None:
+    assert set(withdrawal.silver.batches) == {"consent"}
+    assert all(rows > 0 for rows in withdrawal.before.values()), withdrawal.before
+    for spec in (tables.SCORES, tables.LEADS, tables.SEGMENTS, tables.CLV,
+                 tables.RECOMMENDATIONS):
+        assert read(spark, lake, spec).where(
+            F.col("person_id") == withdrawal.person_id).count() == 0, spec.name
+    assert withdrawal.scored.unscored == 1
+    # Nobody else was re-scored or lost a score.
+    assert {model: n for model, (_, n) in withdrawal.scored.scored.items()} == dict.fromkeys(
+        TARGETS, 0)
+    assert read(spark, lake, tables.SCORES).count() == withdrawal.other_scores
+    assert withdrawal.scored.purged == {
+        tables.SEGMENTS.name: withdrawal.before[tables.SEGMENTS.name],
+        tables.CLV.name: withdrawal.before[tables.CLV.name],
+        tables.RECOMMENDATIONS.name: withdrawal.before[tables.RECOMMENDATIONS.name]}

@@ -223,7 +223,8 @@ def test_rerun_on_the_same_bronze_changes_nothing(spark: SparkSession, lake: Lak
 
 
 # Stamped with the time of the write, so they differ between two writes of the same rows.
-WRITE_TIMES = {"silver_identity_map": ["updated_at"], "silver_identity_dropped": ["detected_at"]}
+WRITE_TIMES = {"silver_identity_map": ["updated_at"], "silver_identity_dropped": ["detected_at"],
+               "silver_consent": ["updated_at"]}
 
 
 def test_a_run_redone_after_a_crash_before_its_audit_gives_the_same_tables(

@@ -123,3 +123,12 @@ def test_dashboard_settings_come_from_their_file_and_are_validated() -> None:
 def test_a_wrong_dashboard_setting_is_named(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config("local", [override], conf_dir=CONF_DIR)
+
+
+def test_the_consent_default_is_opt_in_and_checked() -> None:
+    assert load_config("local", conf_dir=CONF_DIR).privacy.consent.default == "deny"
+    assert load_config("local", ["privacy.consent.default=grant"],
+                       conf_dir=CONF_DIR).privacy.consent.default == "grant"
+    with pytest.raises(ConfigError, match=re.escape(
+            "privacy.consent.default: 'maybe' is not one of deny, grant")):
+        load_config("local", ["privacy.consent.default=maybe"], conf_dir=CONF_DIR)

@@ -27,7 +27,7 @@ from journeylake.generator.writer import write_source
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 # 50 customers for a week; 40 % bad rows so that every kind of every source is planted (this
-# seed plants all 22, which one test checks).
+# seed plants all 28, which one test checks).
 SETTINGS = GenerateSettings(
     customers=50, days=7, seed=3, end_date="2026-06-30", bad_share=0.4, stores=5,
     files_per_source=2,
@@ -44,6 +44,8 @@ KINDS = {
                     "future_timestamp", "duplicate_key"},
     "transactions": {"malformed_record", "missing_required", "bad_type", "out_of_range",
                      "future_timestamp", "duplicate_key"},
+    "consent": {"malformed_record", "missing_required", "bad_type", "not_allowed",
+                "future_timestamp", "duplicate_key"},
 }
 HEADERS = {
     "geolocation": "device_id,lat,lon,timestamp_ms,accuracy_m",
@@ -92,7 +94,8 @@ class Landing:
         rows = [row.asDict() for row in frame.collect()]
         for row in rows:
             for name in stamps:
-                row[name] = dt.datetime.fromtimestamp(row[name] / 1000, tz=dt.timezone.utc)
+                if row[name] is not None:
+                    row[name] = dt.datetime.fromtimestamp(row[name] / 1000, tz=dt.timezone.utc)
         return rows
 
 
@@ -446,3 +449,69 @@ def test_a_second_batch_adds_files_beside_the_first(
     assert [path.parent.name for path in new_files] == ["batch-0001"] * len(new_files)
     assert sum(len(path.read_text().splitlines()) for path in new_files) == 1 + len(new_files)
     assert written.lines == 1 and written.bad["duplicate_key"] == 0
+
+
+def _iso_ms(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def test_consent_lines_are_the_truth_s_intact_lines_and_plant_every_history(
+    spark: SparkSession, landing: Landing
+) -> None:
+    truth = landing.truth(spark, "consent")
+    intact = [row for row in truth if row["bad_kind"] in (None, "duplicate_key")]
+    expected = Counter(json.dumps({name: value for name, value in (
+        ("consent_id", row["consent_id"]), ("subject_type", row["subject_type"]),
+        ("subject_id", row["subject_id"]), ("purpose", row["purpose"]),
+        ("granted_at", _iso_ms(row["granted_at"])),
+        ("withdrawn_at", _iso_ms(row["withdrawn_at"])),
+        ("recorded_at", _iso_ms(row["recorded_at"])), ("captured_via", row["captured_via"]),
+    ) if value is not None}, separators=(",", ":")) for row in intact)
+    lines = Counter(landing.lines("consent"))
+    duplicates = sum(1 for row in truth if row["bad_kind"] == "duplicate_key")
+    assert sum(lines.values()) == len(truth) + duplicates
+    # Every intact line is in the files as the truth says (a duplicate_key line twice).
+    for line, count in expected.items():
+        assert lines[line] >= count, line
+    # A withdrawn consent's second line repeats its grant and records the withdrawal.
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for row in truth:
+        by_id.setdefault(row["consent_id"], []).append(row)
+    withdrawn = [rows for rows in by_id.values() if len(rows) == 2]
+    assert withdrawn and all(
+        sorted(r["withdrawn_at"] is None for r in rows) == [False, True]
+        and rows[0]["granted_at"] == rows[1]["granted_at"] for rows in withdrawn)
+    finals = [max(rows, key=lambda r: r["recorded_at"]) for rows in by_id.values()]
+    links = {(row["identifier"], row["customer_id"]) for row in landing.truth(
+        spark, "identity_links") if row["identifier_type"] == "cookie"}
+    customers = {(row["customer_id"], row["purpose"]): [] for row in finals}
+    for row in finals:
+        customers[(row["customer_id"], row["purpose"])].append(row)
+    regranted = 0
+    for (customer, _), rows in customers.items():
+        if customer is None:
+            # Anonymous visitors: banner answers by a cookie no customer has, never withdrawn.
+            assert all(r["subject_type"] == "cookie" and r["withdrawn_at"] is None
+                       and not any(c == r["subject_id"] for c, _ in links) for r in rows)
+            continue
+        rows.sort(key=lambda r: r["granted_at"])
+        first, *again = rows
+        assert (first["subject_type"], first["subject_id"]) == ("customer", customer)
+        if again:
+            # A re-grant comes after the withdrawal, on the customer's own cookie.
+            (second,) = again
+            regranted += 1
+            assert first["withdrawn_at"] is not None
+            assert second["granted_at"] > first["withdrawn_at"]
+            assert (second["subject_id"], customer) in links
+    window_start = WINDOW_START
+    firsts = [r for r in finals if r["subject_type"] == "customer"]
+    assert regranted and any(r["granted_at"] < window_start for r in firsts)
+    assert any(window_start <= r["granted_at"] < WINDOW_END for r in firsts)
+    assert all(r["withdrawn_at"] is None or window_start <= r["withdrawn_at"] < WINDOW_END
+               for r in finals)
+    never = {(row["customer_id"], purpose) for row in landing.truth(spark, "customers")
+             for purpose in ("analytics", "marketing", "profiling")} - set(customers)
+    assert never  # some customers never grant some purpose

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from journeylake.core.config import ConfigError, GenerateSettings
+from journeylake.core.config import ConfigError, ConsentGeneration, GenerateSettings
 from journeylake.generator.window import DataWindow, check_settings
 
 
@@ -22,6 +22,7 @@ def test_the_window_is_the_days_ending_at_end_date_inclusive() -> None:
         ({"bad_share": 0.9}, "generate.bad_share"),
         ({"stores": 0}, "generate.stores"),
         ({"files_per_source": 0}, "generate.files_per_source"),
+        ({"consent": ConsentGeneration(withdrawn_share=1.5)}, "generate.consent.withdrawn_share"),
     ],
 )
 def test_unusable_settings_fail_before_spark_naming_the_setting(
