@@ -14,12 +14,13 @@ ALLOWED = {
     "graphs": {"core"},
     "generator": {"core"},
     "bronze": {"core"},
-    "silver": {"core", "bronze", "graphs"},
-    "gold": {"core", "silver", "graphs"},
-    "models": {"core", "silver", "gold", "graphs"},
-    "kpis": {"core", "silver", "gold", "models"},
+    "quality": {"core"},
+    "silver": {"core", "bronze", "graphs", "quality"},
+    "gold": {"core", "silver", "graphs", "quality"},
+    "models": {"core", "silver", "gold", "graphs", "quality"},
+    "kpis": {"core", "silver", "gold", "models", "quality"},
     "streaming": {"core", "bronze", "silver", "kpis", "generator"},
-    "dashboard": {"core", "gold", "models", "kpis"},
+    "dashboard": {"core", "gold", "models", "kpis", "quality"},
     "explore": {"core"},
 }
 

@@ -60,6 +60,7 @@ from journeylake.models.features import (
     midnight,
     reference_dates,
 )
+from journeylake.quality.checks import check_declarations, check_tables
 from journeylake.silver.currency import in_reporting_currency
 from journeylake.silver.tables import EVENTS, IDENTITY_MAP, SESSIONS
 
@@ -120,6 +121,7 @@ def _stamp(frame: DataFrame, run_id: str) -> DataFrame:
 def train(spark: SparkSession, config: Config, run_id: str | None = None) -> TrainOutcome:
     run_id = run_id or uuid.uuid4().hex
     lakehouse.require_tables(spark, config, (EVENTS, SESSIONS, IDENTITY_MAP), "train", "silver")
+    check_declarations(config, tables.TABLES)
     outcome = TrainOutcome(run_id)
     models, silver, gold = config.models, config.silver, config.gold
     versions = {table.name: lakehouse.table_version(spark, config, table)
@@ -185,6 +187,10 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     step("train: recommendations")
     _train_recommendations(spark, config, events, current, versions, tags, run_id, outcome)
     outcome.lap("recommendations")
+    step("train: quality")
+    check_tables(spark, config, "train", run_id,
+                 [table for table in tables.TABLES if table.name in outcome.rows])
+    outcome.lap("quality")
     return outcome
 
 
@@ -467,6 +473,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
     run_id = run_id or uuid.uuid4().hex
     outcome = ScoreOutcome(run_id)
     lakehouse.require_tables(spark, config, (tables.CUSTOMER_FEATURES,), "score", "train")
+    check_declarations(config, (tables.SCORES, tables.LEADS))
     features = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES)
     latest = features.agg(F.max("reference_date")).first()[0]
     outcome.reference_date = latest
@@ -526,6 +533,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
         lakehouse.replace_rows(spark, config, tables.SCORES, gone,
                                _stamp(changed_rows, run_id))
         outcome.leads = _write_leads(spark, config, current, champions, run_id)
+        check_tables(spark, config, "score", run_id, (tables.SCORES, tables.LEADS))
     described.unpersist()
     return outcome
 

@@ -27,6 +27,7 @@ from journeylake.core.config import Config
 from journeylake.core.frames import union_all
 from journeylake.core.job_runner import config_from_args, configure_logging, job_parser, run_main
 from journeylake.core.spark_session import build_session
+from journeylake.quality.checks import check_declarations, check_tables
 from journeylake.silver.batches import unprocessed_batches, work_id
 from journeylake.silver.checks import (
     SilverError,
@@ -69,6 +70,7 @@ from journeylake.silver.tables import (
     SESSIONS,
     SILVER_BATCHES,
     STORE_VISITS,
+    TABLES,
 )
 from journeylake.silver.timeline import (
     TIMELINE_SOURCES,
@@ -142,6 +144,7 @@ def build_silver(
 ) -> SilverOutcome:
     run_id = run_id or uuid.uuid4().hex
     started = utc_now()
+    check_declarations(config, TABLES)
     batches = new_batches(spark, config)
     if not batches:
         log.info("silver: no new bronze batches")
@@ -180,6 +183,9 @@ def build_silver(
     _write_identity(spark, config, identity, run_id, work_id(batches))
     _record(spark, config, run_id, started, batches, counts)
     lap("write_identity_and_audit")
+    # After the audit: the run is complete; a failed hard expectation stops what follows it.
+    check_tables(spark, config, "silver", run_id, TABLES)
+    lap("quality")
     return SilverOutcome(run_id, "ok", batches, counts, lap.seconds)
 
 
