@@ -18,6 +18,9 @@ from journeylake.core.quality import QualityError
 from journeylake.core.table_spec import TableSpec, schema
 from tests.conftest import make_config
 
+# Each test creates a table and adds or drops constraints: a Delta commit each.
+pytestmark = pytest.mark.slow
+
 ORDERS = TableSpec("orders", schema(("order_id", StringType()), ("amount", DoubleType()),
                                     ("status", StringType())), keys=("order_id",))
 RULES = ("quality.tables.orders.expectations=["
