@@ -34,7 +34,7 @@ ENVIRONMENTS = ("local", "cluster", "databricks")
 CONF_DIR_ENV = "JOURNEYLAKE_CONF_DIR"
 # Per-stage settings (rules a data engineer edits), merged after base.yaml, before <env>.yaml.
 STAGE_FILES = ("silver.yaml", "gold.yaml", "models.yaml", "kpis.yaml", "streaming.yaml",
-               "dashboard.yaml")
+               "dashboard.yaml", "quality.yaml")
 JARS_DIR_ENV = "JOURNEYLAKE_JARS_DIR"
 
 
@@ -433,6 +433,52 @@ class DashboardSettings:
     cohorts: int = 12
 
 
+EXPECTATION_KINDS = ("not_null", "range", "unique", "references", "freshness", "accepted_values")
+SEVERITIES = ("hard", "soft")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One rule a table's rows must keep (`core.quality` says how each kind is evaluated). A
+    hard one stops the job (and Delta enforces it as a CHECK constraint where it can); a soft
+    one is recorded in audit_quality and shown on the dashboard."""
+
+    kind: str
+    severity: str = "soft"
+    # Unique within the table; derived from the kind and columns when not given. Hard row rules
+    # become the Delta constraint `expect_<name>`.
+    name: str | None = None
+    # not_null: the columns; unique: the key columns (none: the table's keys).
+    columns: tuple[str, ...] = ()
+    # range, accepted_values, references, freshness: the one column.
+    column: str | None = None
+    min: float | None = None
+    max: float | None = None
+    values: tuple[str, ...] = ()
+    # references: `<table>.<column>` holding every non-null value of `column`.
+    references: str | None = None
+    # freshness: the latest `column` is at most this many hours older than `relative_to`: the
+    # run's clock ("clock") or the latest value of `<table>.<column>` (the data's own time).
+    max_age_hours: float | None = None
+    relative_to: str = "clock"
+
+
+@dataclass(frozen=True)
+class TableQuality:
+    expectations: tuple[Expectation, ...] = ()
+    # The columns that name a failing row in the samples (none: the table's keys).
+    sample_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    # At most this many failing keys are kept per expectation (audit_quality, error messages).
+    sample_size: int = 5
+    # Hard not_null, range and accepted_values rules as Delta CHECK constraints on the tables.
+    delta_constraints: bool = True
+    tables: Mapping[str, TableQuality] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Config:
     env: str
@@ -450,6 +496,7 @@ class Config:
     kpis: KpiSettings = field(default_factory=KpiSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
 
     def resolve(self, path: str) -> str:
         """An absolute path or URI for a configured path; relative ones hang off the project."""
@@ -587,7 +634,70 @@ def _validate(data: Mapping[str, Any]) -> Config:
     _validate_kpis(config.kpis)
     _validate_streaming(config)
     _validate_dashboard(config.dashboard)
-    return config
+    return dataclasses.replace(config, quality=_validate_quality(config.quality))
+
+
+_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _validate_quality(quality: QualitySettings) -> QualitySettings:
+    """The settings with every expectation named; the columns are checked against the tables'
+    specs by `journeylake.quality`, which knows them."""
+    if quality.sample_size < 1:
+        raise ConfigError("quality.sample_size: must be at least 1")
+    tables = {}
+    for table, settings in quality.tables.items():
+        named, seen = [], set()
+        for index, expectation in enumerate(settings.expectations):
+            where = f"quality.tables.{table}.expectations[{index}]"
+            expectation = _checked_expectation(expectation, where)
+            if expectation.name in seen:
+                raise ConfigError(f"{where}: a second expectation named {expectation.name!r}; "
+                                  "give one a `name`")
+            seen.add(expectation.name)
+            named.append(expectation)
+        tables[table] = dataclasses.replace(settings, expectations=tuple(named))
+    return dataclasses.replace(quality, tables=types.MappingProxyType(tables))
+
+
+def _checked_expectation(expectation: Expectation, where: str) -> Expectation:
+    kind = expectation.kind
+    if kind not in EXPECTATION_KINDS:
+        raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(EXPECTATION_KINDS)}")
+    if expectation.severity not in SEVERITIES:
+        raise ConfigError(f"{where}.severity: {expectation.severity!r} is not one of hard, soft")
+    if kind == "not_null" and not expectation.columns:
+        raise ConfigError(f"{where}: not_null needs `columns`")
+    if kind in ("range", "accepted_values", "references", "freshness") and not expectation.column:
+        raise ConfigError(f"{where}: {kind} needs `column`")
+    if kind == "range":
+        if expectation.min is None and expectation.max is None:
+            raise ConfigError(f"{where}: range needs `min`, `max` or both")
+        if (expectation.min is not None and expectation.max is not None
+                and expectation.min > expectation.max):
+            raise ConfigError(f"{where}: range has min {expectation.min} above max "
+                              f"{expectation.max}")
+    if kind == "accepted_values" and not expectation.values:
+        raise ConfigError(f"{where}: accepted_values needs `values`")
+    if kind == "references" and not _table_column(expectation.references):
+        raise ConfigError(f"{where}.references: {expectation.references!r} is not "
+                          "<table>.<column>")
+    if kind == "freshness":
+        if expectation.max_age_hours is None or expectation.max_age_hours < 0:
+            raise ConfigError(f"{where}: freshness needs a non-negative `max_age_hours`")
+        if expectation.relative_to != "clock" and not _table_column(expectation.relative_to):
+            raise ConfigError(f"{where}.relative_to: {expectation.relative_to!r} is neither "
+                              "clock nor <table>.<column>")
+    name = expectation.name or "_".join(
+        (kind, *(expectation.columns or (expectation.column or "keys",))))
+    if not name or set(name) - _NAME_CHARACTERS:
+        raise ConfigError(f"{where}.name: {name!r} must be lower-case letters, digits and _")
+    return dataclasses.replace(expectation, name=name)
+
+
+def _table_column(reference: str | None) -> bool:
+    table, _, column = (reference or "").partition(".")
+    return bool(table) and bool(column) and "." not in column
 
 
 def _validate_privacy(privacy: PrivacySettings) -> None:

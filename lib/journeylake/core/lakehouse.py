@@ -7,16 +7,22 @@ columns a source contract defines, by its name."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from journeylake.core.config import Config
+from journeylake.core import quality
+from journeylake.core.config import Config, Expectation
 from journeylake.core.job_runner import JobError
+from journeylake.core.quality import QualityError
 from journeylake.core.table_spec import TableSpec, conform
 
 Table = str | TableSpec
@@ -229,14 +235,15 @@ def append_once(
     job writes once per id (version 0); a stream keeps one id per query and counts its
     micro-batches in the version, so a replayed micro-batch is skipped.
     """
-    (
-        _conformed(table, rows).write.format("delta")
-        .mode("append")
-        .partitionBy(*_partitioning(table, partition_by))
-        .option("txnAppId", write_id)
-        .option("txnVersion", write_version)
-        .save(config.table_path(_name(table)))
-    )
+    with _constrained(spark, config, table, rows, partition_by):
+        (
+            _conformed(table, rows).write.format("delta")
+            .mode("append")
+            .partitionBy(*_partitioning(table, partition_by))
+            .option("txnAppId", write_id)
+            .option("txnVersion", write_version)
+            .save(config.table_path(_name(table)))
+        )
     # A stream registers once, not on each micro-batch: the catalog lookup costs a job.
     if register_name:
         register(spark, config, _name(table))
@@ -334,16 +341,19 @@ def overwrite_table(
     rows: DataFrame,
     partition_by: Sequence[str] = (),
 ) -> None:
-    """Replace the table's rows with `rows` (a new Delta version; time travel keeps the old)."""
-    (
-        _conformed(table, rows).write.format("delta")
-        .mode("overwrite")
-        # The whole table: the session's dynamic partition overwrite would keep old partitions.
-        .option("partitionOverwriteMode", "static")
-        .option("overwriteSchema", "true")
-        .partitionBy(*_partitioning(table, partition_by))
-        .save(config.table_path(_name(table)))
-    )
+    """Replace the table's rows with `rows` (a new Delta version; time travel keeps the old).
+    The overwrite keeps the table's CHECK constraints (Delta carries them over)."""
+    with _constrained(spark, config, table, rows, partition_by):
+        (
+            _conformed(table, rows).write.format("delta")
+            .mode("overwrite")
+            # The whole table: the session's dynamic partition overwrite would keep old
+            # partitions.
+            .option("partitionOverwriteMode", "static")
+            .option("overwriteSchema", "true")
+            .partitionBy(*_partitioning(table, partition_by))
+            .save(config.table_path(_name(table)))
+        )
     register(spark, config, _name(table))
 
 
@@ -364,7 +374,8 @@ def overwrite_partitions(
     )
     if commit_note is not None:
         writer = writer.option("userMetadata", commit_note)
-    writer.save(config.table_path(table.name))
+    with _constrained(spark, config, table, rows):
+        writer.save(config.table_path(table.name))
     register(spark, config, table.name)
 
 
@@ -392,22 +403,23 @@ def insert_new(
         raise ValueError(f"insert_new into {_name(table)} needs the key columns to match on")
     rows = _conformed(table, rows)
     path = config.table_path(_name(table))
-    if not table_exists(spark, config, table):
-        (
-            rows.write.format("delta")
-            .mode("errorifexists")
-            .partitionBy(*_partitioning(table, partition_by))
-            .save(path)
-        )
-    else:
-        condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(rows.alias("s"), condition)
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+    with _constrained(spark, config, table, rows, partition_by):
+        if not table_exists(spark, config, table):
+            (
+                rows.write.format("delta")
+                .mode("errorifexists")
+                .partitionBy(*_partitioning(table, partition_by))
+                .save(path)
+            )
+        else:
+            condition = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+            (
+                DeltaTable.forPath(spark, path)
+                .alias("t")
+                .merge(rows.alias("s"), condition)
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
     register(spark, config, _name(table))
 
 
@@ -422,14 +434,15 @@ def upsert(spark: SparkSession, config: Config, table: TableSpec, rows: DataFram
         insert_new(spark, config, table, rows)
         return
     condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in table.keys)
-    (
-        DeltaTable.forPath(spark, config.table_path(table.name))
-        .alias("t")
-        .merge(rows.alias("s"), condition)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    with _constrained(spark, config, table, rows):
+        (
+            DeltaTable.forPath(spark, config.table_path(table.name))
+            .alias("t")
+            .merge(rows.alias("s"), condition)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
     if register_name:
         register(spark, config, table.name)
 
@@ -458,15 +471,16 @@ def replace_rows(
           for f in table.schema.fields], F.lit(True).alias(replaced)))
     condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in keys)
     assignments = {f"`{name}`": f"s.`{name}`" for name in table.columns}
-    (
-        DeltaTable.forPath(spark, config.table_path(table.name))
-        .alias("t")
-        .merge(source.alias("s"), condition)
-        .whenMatchedDelete(condition=f"s.{replaced}")
-        .whenMatchedUpdate(set=assignments)
-        .whenNotMatchedInsert(condition=f"NOT s.{replaced}", values=assignments)
-        .execute()
-    )
+    with _constrained(spark, config, table, rows):
+        (
+            DeltaTable.forPath(spark, config.table_path(table.name))
+            .alias("t")
+            .merge(source.alias("s"), condition)
+            .whenMatchedDelete(condition=f"s.{replaced}")
+            .whenMatchedUpdate(set=assignments)
+            .whenNotMatchedInsert(condition=f"NOT s.{replaced}", values=assignments)
+            .execute()
+        )
     register(spark, config, table.name)
 
 
@@ -488,3 +502,100 @@ def update_matching(
         .whenMatchedUpdate(set=assignments)
         .execute()
     )
+
+
+def sample_columns(config: Config, table: TableSpec) -> tuple[str, ...]:
+    """The columns that name a row of `table` in quality samples: quality.tables.<table>.
+    sample_by, else its keys, else its first column."""
+    settings = config.quality.tables.get(table.name)
+    return (settings.sample_by if settings else ()) or table.keys or table.columns[:1]
+
+
+def _enforced_rules(config: Config, table: Table) -> list[Expectation]:
+    settings = config.quality.tables.get(_name(table))
+    if not isinstance(table, TableSpec) or settings is None or not config.quality.delta_constraints:
+        return []
+    return quality.hard_row_rules(settings.expectations)
+
+
+def ensure_constraints(spark: SparkSession, config: Config, table: TableSpec,
+                       partition_by: Sequence[str] = ()) -> list[Expectation]:
+    """Make the table's Delta CHECK constraints the hard row rules configured for it (adding
+    the missing, replacing the changed, dropping those no longer configured) and return the
+    rules. A table that does not exist yet is created empty first, so its first write is
+    checked too. Existing rows that break a new rule: a QualityError with their keys."""
+    rules = _enforced_rules(config, table)
+    path = config.table_path(table.name)
+    if not rules:
+        return rules
+    if not table_exists(spark, config, table):
+        (table.empty(spark).write.format("delta").mode("errorifexists")
+         .partitionBy(*_partitioning(table, partition_by)).save(path))
+    wanted = {quality.constraint_name(rule): rule for rule in rules}
+    prefix = "delta.constraints."
+    present = {key[len(prefix):]: value for key, value in
+               DeltaTable.forPath(spark, path).detail().first()["properties"].items()
+               if key.startswith(prefix + quality.CONSTRAINT_PREFIX)}
+    target = f"delta.`{path}`"
+    kept = {name for name, expression in present.items()
+            if name in wanted and _same_expression(expression, wanted[name])}
+    for name in present.keys() - kept:
+        spark.sql(f"ALTER TABLE {target} DROP CONSTRAINT IF EXISTS `{name}`")
+    for name, rule in wanted.items():
+        expression = quality.row_predicate(rule)
+        if name in kept:
+            continue
+        try:
+            spark.sql(f"ALTER TABLE {target} ADD CONSTRAINT `{name}` CHECK ({expression})")
+        except AnalysisException as error:
+            if error.getCondition() != "DELTA_NEW_CHECK_CONSTRAINT_VIOLATION":
+                raise
+            keys = quality.failing_rows_sample(read_table(spark, config, table), rule,
+                                               sample_columns(config, table),
+                                               config.quality.sample_size)
+            raise QualityError(f"{table.name}: rows already stored break hard expectation "
+                               f"{rule.name} ({expression}); failing keys "
+                               f"{', '.join(keys)}") from None
+    return rules
+
+
+def _same_expression(stored: str, rule: Expectation) -> bool:
+    # Delta keeps the expression re-tokenised ("( `a` >= 0 )"): compare without the spacing.
+    return "".join(stored.split()) == "".join((quality.row_predicate(rule) or "").split())
+
+
+def _is_constraint_violation(error: Exception) -> bool:
+    """Whether Delta refused the write for a CHECK or NOT NULL constraint (by the exception's
+    class anywhere in its causes; the failing rows are found by evaluating the rules)."""
+    cause = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    while cause is not None:
+        if "DeltaInvariantViolationException" in cause.getClass().getName():
+            return True
+        cause = cause.getCause()
+    return False
+
+
+@contextmanager
+def _constrained(spark: SparkSession, config: Config, table: Table, rows: DataFrame,
+                 partition_by: Sequence[str] = ()) -> Iterator[None]:
+    """Around a write of `rows` to `table`: its constraints in place before, and Delta's
+    constraint violation turned into a QualityError naming the table, the rule and a sample of
+    the failing keys among `rows`."""
+    if not isinstance(table, TableSpec) or not _enforced_rules(config, table):
+        yield
+        return
+    rules = ensure_constraints(spark, config, table, partition_by)
+    try:
+        yield
+    except (Py4JJavaError, CapturedException) as error:
+        if not _is_constraint_violation(error):
+            raise
+        rows = _conformed(table, rows)
+        keys = sample_columns(config, table)
+        broken = [(rule, quality.failing_rows_sample(rows, rule, keys,
+                                                     config.quality.sample_size))
+                  for rule in rules]
+        named = [f"hard expectation {rule.name} ({quality.row_predicate(rule)}); failing keys "
+                 f"{', '.join(sample)}" for rule, sample in broken if sample]
+        raise QualityError(f"{table.name}: Delta refused the write: "
+                           + ("; ".join(named) or "a CHECK constraint failed")) from None

@@ -130,3 +130,21 @@ def latest_cohorts(retention: DataFrame, period: str, cohorts: int) -> DataFrame
         cohorts)
     return of_period.join(F.broadcast(kept), "cohort_start").select(
         "cohort_start", "period_offset", "cohort_size", "active_persons", "retention")
+
+
+QUALITY_COLUMNS = ("table_name", "expectation", "kind", "severity", "passed", "failing_rows",
+                   "rows_checked", "failing_keys", "detail", "job", "evaluated_at")
+
+
+def latest_quality(audit: DataFrame) -> DataFrame:
+    """QUALITY_COLUMNS of the latest result of each expectation of each table (audit_quality):
+    failed first, hard before soft, then by table and expectation. One row per configured
+    expectation, however many runs the audit holds."""
+    require_columns(audit, QUALITY_COLUMNS, "latest_quality")
+    latest = audit.groupBy("table_name", "expectation").agg(
+        F.max_by(F.struct(*[c for c in QUALITY_COLUMNS
+                            if c not in ("table_name", "expectation")]),
+                 "evaluated_at").alias("_latest"))
+    return latest.select("table_name", "expectation", "_latest.*").orderBy(
+        "passed", F.when(F.col("severity") == "hard", 0).otherwise(1), "table_name",
+        "expectation").select(*QUALITY_COLUMNS)

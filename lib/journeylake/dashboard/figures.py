@@ -150,6 +150,32 @@ def alert_table(alerts: DataFrame) -> go.Figure:
     return _layout(figure, 80 + 48 * max(len(rows), 1), margin=dict(l=10, r=10, t=10, b=10))
 
 
+QUALITY_HEADERS = ("table", "expectation", "kind", "severity", "result", "failing / checked",
+                   "failing keys (sample)", "job", "evaluated")
+PASSED = "#27ae60"
+
+
+def quality_table(results: DataFrame) -> go.Figure:
+    """The latest result of each expectation (aggregates.latest_quality) as a table, failed
+    ones first and in red."""
+    rows = _rows(results, "quality_table")
+    status = ["failed" if not r.passed else "passed" for r in rows]
+    colours = [PASSED if r.passed else (CRITICAL if r.severity == "hard" else WARNING)
+               for r in rows]
+    cells = [[r.table_name for r in rows], [r.expectation for r in rows],
+             [r.kind for r in rows], [r.severity for r in rows], status,
+             [f"{r.failing_rows:,} / {r.rows_checked:,}" for r in rows],
+             [", ".join(r.failing_keys or []) for r in rows], [r.job for r in rows],
+             [f"{r.evaluated_at:%Y-%m-%d %H:%M}" for r in rows]]
+    black = ["black"] * len(rows)
+    figure = go.Figure(go.Table(
+        columnwidth=[150, 190, 90, 60, 60, 110, 220, 50, 110],
+        header=dict(values=list(QUALITY_HEADERS), fill_color="#ecf0f1", align="left"),
+        cells=dict(values=cells, align="left",
+                   font=dict(color=[black, black, black, black, colours]))))
+    return _layout(figure, 80 + 28 * len(rows), margin=dict(l=10, r=10, t=10, b=10))
+
+
 def funnels(report: DataFrame) -> go.Figure:
     """One funnel per gold_funnels funnel, over all persons: persons reaching each step, with
     the share of the first step."""

@@ -164,6 +164,10 @@ def build_panels(spark: SparkSession, config: Config, versions: Versions) -> lis
               f"{settings.cohorts} cohorts (gold_cohort_retention).", sources.COHORT_RETENTION,
               lambda t: figures.cohort_retention(aggregates.latest_cohorts(
                   t, settings.cohort_period, settings.cohorts), settings.cohort_period)),
+        panel("quality", "Data quality", "The latest result of each expectation of each table "
+              "(audit_quality; conf/quality.yaml), failed ones first: a failed hard one "
+              "stopped its job, a failed soft one is only reported here.", sources.QUALITY,
+              lambda t: figures.quality_table(aggregates.latest_quality(t)), wide=True),
     ]
 
 

@@ -9,6 +9,7 @@ from journeylake.core.lakehouse import Table
 from journeylake.gold import tables as gold
 from journeylake.kpis import tables as kpis
 from journeylake.models import tables as models
+from journeylake.quality import tables as quality
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,12 @@ COHORT_RETENTION = Source(gold.COHORT_RETENTION, "gold")
 SEGMENT_PROFILES = Source(models.SEGMENT_PROFILES, "train")
 SCORES = Source(models.SCORES, "score")
 CLV = Source(models.CLV, "train")
+# Every job that writes a table records its expectations; silver is the first.
+QUALITY = Source(quality.AUDIT_QUALITY, "silver")
 
 SOURCES: tuple[Source, ...] = (KPIS_DAILY, BASELINES, ALERT_LIST, FUNNELS, TOP_PATHS,
                                JOURNEY_EDGES, SIGNIFICANCE, ATTRIBUTION, COHORT_RETENTION,
-                               SEGMENT_PROFILES, SCORES, CLV)
+                               SEGMENT_PROFILES, SCORES, CLV, QUALITY)
 
 
 def missing_notice(source: Source) -> str:

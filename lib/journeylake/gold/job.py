@@ -50,6 +50,7 @@ from journeylake.gold.touchpoint_graph import (
     touchpoint_significance,
     transition_edges,
 )
+from journeylake.quality.checks import check_declarations, check_tables
 from journeylake.silver.currency import in_reporting_currency
 from journeylake.silver.tables import EVENTS, IDENTITY_MAP, SESSIONS
 
@@ -65,6 +66,7 @@ class GoldOutcome:
 def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -> GoldOutcome:
     run_id = run_id or uuid.uuid4().hex
     lakehouse.require_tables(spark, config, (EVENTS, SESSIONS, IDENTITY_MAP), "gold", "silver")
+    check_declarations(config, tables.TABLES)
     gold, silver = config.gold, config.silver
     # Amounts in the reporting currency, so that every sum adds like with like.
     events = in_reporting_currency(lakehouse.read_table(spark, config, EVENTS),
@@ -120,6 +122,9 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
     write(tables.PERSON_INFLUENCE, influence)
     write(tables.PERSON_PROFILE, person_profile(events, sessions, influence,
                                                 silver.conversion_touchpoints))
+    step("gold: quality")
+    check_tables(spark, config, "gold", run_id,
+                 [table for table in tables.TABLES if table.name in outcome.rows])
     return outcome
 
 

@@ -42,6 +42,7 @@ from journeylake.kpis.baselines import kpi_baselines
 from journeylake.kpis.daily import daily_kpis
 from journeylake.kpis.journey_change import journey_changes
 from journeylake.models.tables import SEGMENTS
+from journeylake.quality.checks import check_declarations, check_tables
 from journeylake.silver.currency import in_reporting_currency
 from journeylake.silver.tables import EVENTS, SESSIONS
 
@@ -73,6 +74,8 @@ def alert_rules(settings: AlertSettings) -> AlertRules:
 def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -> KpiOutcome:
     run_id = run_id or uuid.uuid4().hex
     lakehouse.require_tables(spark, config, (EVENTS, SESSIONS), "kpis", "silver")
+    written = (tables.KPIS_DAILY, tables.KPI_BASELINES, tables.ALERTS)
+    check_declarations(config, written)
     events = in_reporting_currency(lakehouse.read_table(spark, config, EVENTS),
                                    config.silver.currency.reporting)
     sessions = lakehouse.read_table(spark, config, SESSIONS)
@@ -122,6 +125,8 @@ def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -
         F.count(F.lit(1)).alias("alerts"),
         F.count_if(F.col("severity") == CRITICAL).alias("critical")).first()
     log.info("%s: %d alerts (%d critical)", tables.ALERTS.name, summary.alerts, summary.critical)
+    step("kpis: quality")
+    check_tables(spark, config, "kpis", run_id, written)
     return KpiOutcome(run_id, counted.rows, counted.days, segmented, summary.alerts,
                       summary.critical)
 

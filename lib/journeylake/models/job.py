@@ -61,6 +61,7 @@ from journeylake.models.features import (
     reference_dates,
 )
 from journeylake.silver.consent import MARKETING, PROFILING, consent_status, with_consent
+from journeylake.quality.checks import check_declarations, check_tables
 from journeylake.silver.currency import in_reporting_currency
 from journeylake.silver.tables import CONSENT, EVENTS, IDENTITY_MAP, SESSIONS
 
@@ -177,6 +178,7 @@ def _stamp(frame: DataFrame, run_id: str) -> DataFrame:
 def train(spark: SparkSession, config: Config, run_id: str | None = None) -> TrainOutcome:
     run_id = run_id or uuid.uuid4().hex
     lakehouse.require_tables(spark, config, (EVENTS, SESSIONS, IDENTITY_MAP), "train", "silver")
+    check_declarations(config, tables.TABLES)
     outcome = TrainOutcome(run_id)
     profiling = Profiling(spark, config, "train", utc_now())
     outcome.consent_at = profiling.at
@@ -253,6 +255,10 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     # among them; a skipped CLV fit left the last one.
     outcome.purged = purge_refused(spark, config, profiling)
     profiling.consent.unpersist()
+    step("train: quality")
+    check_tables(spark, config, "train", run_id,
+                 [table for table in tables.TABLES if table.name in outcome.rows])
+    outcome.lap("quality")
     return outcome
 
 
@@ -542,6 +548,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
     lakehouse.require_tables(spark, config, (tables.CUSTOMER_FEATURES,), "score", "train")
     profiling = Profiling(spark, config, "score", utc_now())
     outcome.consent_at = profiling.at
+    check_declarations(config, (tables.SCORES, tables.LEADS))
     features = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES)
     latest = features.agg(F.max("reference_date")).first()[0]
     outcome.reference_date = latest
@@ -604,6 +611,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
                                _stamp(changed_rows, run_id))
         outcome.leads = _write_leads(spark, config, current, champions, run_id, profiling)
     outcome.purged = purge_refused(spark, config, profiling)
+    check_tables(spark, config, "score", run_id, (tables.SCORES, tables.LEADS))
     described.unpersist()
     profiling.consent.unpersist()
     return outcome

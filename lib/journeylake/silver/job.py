@@ -27,6 +27,7 @@ from journeylake.core.config import Config
 from journeylake.core.frames import union_all
 from journeylake.core.job_runner import config_from_args, configure_logging, job_parser, run_main
 from journeylake.core.spark_session import build_session
+from journeylake.quality.checks import check_declarations, check_tables
 from journeylake.silver.batches import unprocessed_batches, work_id
 from journeylake.silver.checks import (
     SilverError,
@@ -73,6 +74,7 @@ from journeylake.silver.tables import (
     SESSIONS,
     SILVER_BATCHES,
     STORE_VISITS,
+    TABLES,
 )
 from journeylake.silver.timeline import (
     TIMELINE_SOURCES,
@@ -147,6 +149,7 @@ def build_silver(
 ) -> SilverOutcome:
     run_id = run_id or uuid.uuid4().hex
     started = utc_now()
+    check_declarations(config, TABLES)
     batches = new_batches(spark, config)
     if not batches:
         log.info("silver: no new bronze batches")
@@ -164,6 +167,9 @@ def build_silver(
         lap("consent")
     _record(spark, config, run_id, started, batches, counts)
     lap("audit")
+    # After the audit: the run is complete; a failed hard expectation stops what follows it.
+    check_tables(spark, config, "silver", run_id, TABLES)
+    lap("quality")
     return SilverOutcome(run_id, "ok", batches, counts, lap.seconds)
 
 

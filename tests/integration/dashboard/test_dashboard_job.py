@@ -35,6 +35,7 @@ from journeylake.dashboard import sources
 from journeylake.dashboard.job import DashboardOutcome, build_dashboard, serve_dashboard
 from journeylake.dashboard.page import BUILD_META, chart_id
 from journeylake.gold import tables as gold_tables
+from journeylake.quality.tables import AUDIT_QUALITY
 from tests import dashboard_tables as fake
 from tests.conftest import make_config
 from tests.integration.conftest import GoldLake
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 PANELS = ("kpis", "alerts", "funnel", "paths", "graph", "attribution", "segments", "scores",
-          "clv", "cohorts")
+          "clv", "cohorts", "quality")
 NOT_TRAINED = {"kpis": "gold_kpi_baselines not built yet: run <code>journeylake kpis</code>",
                "alerts": "gold_alerts not built yet: run <code>journeylake kpis</code>",
                "segments": "gold_segment_profiles not built yet: run <code>journeylake train"
@@ -101,7 +102,8 @@ def _copy_gold(gold_lake: GoldLake, root: Path) -> Config:
     """A lake of its own holding a copy of the gold tables: the session's gold lake stays as
     the gold tests expect it."""
     config = make_config(root, f"dashboard.output={root / 'site' / 'index.html'}")
-    for spec in gold_tables.TABLES:
+    # audit_quality: what silver and gold recorded for the lake.
+    for spec in (*gold_tables.TABLES, AUDIT_QUALITY):
         source = Path(gold_lake.config.table_path(spec.name))
         if spec.name in {s.name for s in sources.SOURCES} and source.exists():
             shutil.copytree(source, config.table_path(spec.name))

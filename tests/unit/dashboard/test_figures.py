@@ -7,9 +7,12 @@ from datetime import date, timedelta
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from journeylake.core.quality import Result
 from journeylake.dashboard import aggregates, figures
 from journeylake.gold.outcomes import CONVERSION, DROPOFF, START
+from journeylake.quality.checks import audit_rows
 from tests import dashboard_tables as fake
 
 DAY = date(2026, 6, 1)
@@ -180,3 +183,27 @@ def test_a_builder_says_when_there_is_nothing_to_draw_and_refuses_unaggregated_r
         "1.0D AS revenue")
     with pytest.raises(ValueError, match="aggregate in Spark first"):
         figures.attribution(many)
+
+
+def test_the_quality_table_lists_each_expectations_latest_result_failed_first(
+        spark: SparkSession) -> None:
+    def result(table: str, name: str, severity: str, failing: int, keys: tuple[str, ...] = ()
+               ) -> Result:
+        return Result(table, name, "unique", severity, failing == 0, failing, 10, keys, "")
+
+    first = audit_rows(spark, [(result("t1", "a", "hard", 0), 3),
+                               (result("t1", "b", "soft", 2, ("k1", "k2")), 3)], "r1", "gold")
+    # The next run: a passes again, b is fixed, and t2's hard c fails.
+    second = audit_rows(spark, [(result("t1", "a", "hard", 0), 4),
+                                (result("t1", "b", "soft", 0), 4),
+                                (result("t2", "c", "hard", 1, ("x",)), 1)], "r2", "gold")
+    latest = aggregates.latest_quality(first.unionByName(
+        second.withColumn("evaluated_at", second.evaluated_at + F.expr("INTERVAL 1 SECOND"))))
+    figure = figures.quality_table(latest)
+    table, expectation, _, severity, status, counts, keys = list(figure.data[0].cells.values)[:7]
+    assert list(zip(table, expectation, severity, status, counts, keys, strict=True)) == [
+        ("t2", "c", "hard", "failed", "1 / 10", "x"),
+        ("t1", "a", "hard", "passed", "0 / 10", ""),
+        ("t1", "b", "soft", "passed", "0 / 10", "")]
+    assert list(figure.data[0].cells.font.color[4]) == [figures.CRITICAL, figures.PASSED,
+                                                        figures.PASSED]
