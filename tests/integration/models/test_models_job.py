@@ -146,15 +146,22 @@ def test_the_planted_offer_driver_leads_the_behavioural_features(lake: Lake) -> 
     # models should find"). The regularised logistic regression's standardised coefficients are
     # the importances that say which behaviour moves the odds; GBT's split gains can favour
     # page views, the volume of visits (both are printed for the record).
+    # The affinity shows in two correlated features (offer_clicks, offer_click_rate), between
+    # which the penalty splits the weight: together they must outweigh any other behaviour.
+    # With opt-in profiling the models learn from the ~320 consented customers only, where
+    # either one alone ties with store-locator use (swept: 0.028 and 0.024 against 0.029).
     by_model = lake.first.importances_by_model["purchase"]
     for kind, importances in by_model.items():
         behaviour = sorted((name for name in importances if group_of(name) == "behaviour"),
                            key=importances.get, reverse=True)
         print(kind, [(name, round(importances[name], 3)) for name in behaviour[:4]])
     linear = by_model["logistic_regression"]
-    behaviour = sorted((name for name in linear if group_of(name) == "behaviour"),
-                       key=linear.get, reverse=True)
-    assert behaviour[0].startswith("offer_"), [(n, round(linear[n], 3)) for n in behaviour]
+    behaviour = {name: weight for name, weight in linear.items()
+                 if group_of(name) == "behaviour"}
+    offer = sum(weight for name, weight in behaviour.items() if name.startswith("offer_"))
+    strongest_other = max((weight, name) for name, weight in behaviour.items()
+                          if not name.startswith("offer_"))
+    assert offer > strongest_other[0], (round(offer, 3), strongest_other)
 
 
 def profiled(spark: SparkSession, lake: Lake, at: datetime | None) -> DataFrame:
