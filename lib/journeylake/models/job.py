@@ -60,8 +60,8 @@ from journeylake.models.features import (
     midnight,
     reference_dates,
 )
-from journeylake.silver.consent import MARKETING, PROFILING, consent_status, with_consent
 from journeylake.quality.checks import check_declarations, check_tables
+from journeylake.silver.consent import MARKETING, PROFILING, consent_status, with_consent
 from journeylake.silver.currency import in_reporting_currency
 from journeylake.silver.tables import CONSENT, EVENTS, IDENTITY_MAP, SESSIONS
 
