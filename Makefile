@@ -70,6 +70,8 @@ bench: setup
 	$(PY) bench/graph_bench.py
 	$(PY) bench/models_bench.py --persons 100000
 	$(PY) bench/alerts_bench.py --series 1000 --days 365
+	# the expectations of the default lakehouse's tables (those `make run` has built)
+	$(PY) bench/quality_bench.py
 
 lint: venv
 	$(VENV)/bin/ruff check lib jobs tests bench deploy
