@@ -241,11 +241,15 @@ def _references(table: str, rows: DataFrame, expectation: Expectation,
                 references: Mapping[str, DataFrame], sample_size: int) -> Result:
     column = expectation.column or ""
     target_table, _, target_column = (expectation.references or "").partition(".")
-    target = references[target_table].select(F.col(target_column).alias(column)).distinct()
-    present = rows.select(column).where(F.col(column).isNotNull())
-    orphans = present.join(target, column, "left_anti")
-    counted = present.agg(F.count(F.lit(1)).alias("rows")).first()
-    failing = orphans.count()
+    target = references[target_table].select(F.col(target_column).alias(column)).distinct(
+    ).withColumn("_found", F.lit(True))
+    # One pass over the rows counts both the checked and the orphaned (distinct targets: the
+    # left join keeps each row once).
+    present = rows.select(column).where(F.col(column).isNotNull()).join(target, column, "left")
+    orphans = present.where(F.col("_found").isNull())
+    counted = present.agg(F.count(F.lit(1)).alias("rows"),
+                          F.count_if(F.col("_found").isNull()).alias("orphans")).first()
+    failing = int(counted["orphans"])
     sample: tuple[str, ...] = ()
     if failing:
         sample = tuple(sorted(r.k for r in orphans.select(
