@@ -118,6 +118,16 @@ def kpi_trends(series: DataFrame, alerts: DataFrame | None, kpis: Sequence[str])
                    legend=dict(orientation="h", y=1.08 + 0.1 / len(shown)))
 
 
+def _table(headers: Sequence[str], widths: Sequence[int], cells: list[list[str]],
+           coloured: int, colours: Sequence[str]) -> go.Figure:
+    """A plain table whose column `coloured` has its cells' text in `colours`, one per row."""
+    return go.Figure(go.Table(
+        columnwidth=list(widths),
+        header=dict(values=list(headers), fill_color="#ecf0f1", align="left"),
+        cells=dict(values=cells, align="left",
+                   font=dict(color=["black"] * coloured + [list(colours)]))))
+
+
 ALERT_HEADERS = ("day", "KPI", "breakdown", "severity", "direction", "observed", "expected",
                  "band", "deviation", "moved most", "journey changes")
 
@@ -140,12 +150,9 @@ def alert_table(alerts: DataFrame) -> go.Figure:
              for r in rows],
             [_journey_changes(r.journey_changes) for r in rows],
         ]
-    colours = [[CRITICAL if r.severity == "critical" else WARNING for r in rows] or ["black"]]
-    figure = go.Figure(go.Table(
-        columnwidth=[70, 110, 120, 60, 60, 70, 70, 110, 60, 130, 260],
-        header=dict(values=list(ALERT_HEADERS), fill_color="#ecf0f1", align="left"),
-        cells=dict(values=cells, align="left",
-                   font=dict(color=["black", "black", "black", colours[0]]))))
+    colours = [CRITICAL if r.severity == "critical" else WARNING for r in rows] or ["black"]
+    figure = _table(ALERT_HEADERS, [70, 110, 120, 60, 60, 70, 70, 110, 60, 130, 260], cells,
+                    3, colours)
     # Rows with journey changes wrap onto two lines.
     return _layout(figure, 80 + 48 * max(len(rows), 1), margin=dict(l=10, r=10, t=10, b=10))
 
@@ -167,12 +174,8 @@ def quality_table(results: DataFrame) -> go.Figure:
              [f"{r.failing_rows:,} / {r.rows_checked:,}" for r in rows],
              [", ".join(r.failing_keys or []) for r in rows], [r.job for r in rows],
              [f"{r.evaluated_at:%Y-%m-%d %H:%M}" for r in rows]]
-    black = ["black"] * len(rows)
-    figure = go.Figure(go.Table(
-        columnwidth=[150, 190, 90, 60, 60, 110, 220, 50, 110],
-        header=dict(values=list(QUALITY_HEADERS), fill_color="#ecf0f1", align="left"),
-        cells=dict(values=cells, align="left",
-                   font=dict(color=[black, black, black, black, colours]))))
+    figure = _table(QUALITY_HEADERS, [150, 190, 90, 60, 60, 110, 220, 50, 110], cells, 4,
+                    colours)
     return _layout(figure, 80 + 28 * len(rows), margin=dict(l=10, r=10, t=10, b=10))
 
 
