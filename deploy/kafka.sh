@@ -102,9 +102,11 @@ EOF
   local java_opts=(-Xms128m "-Xmx${JOURNEYLAKE_KAFKA_HEAP:-384m}" -XX:+UseSerialGC
                    "-Dlog4j2.configurationFile=$data_dir/log4j2.properties")
   if [[ ! -f "$data_dir/logs/meta.properties" ]]; then
-    # A Kafka cluster id is 16 random bytes, URL-safe base64 without padding.
+    # Kafka draws the cluster id itself: an id starting with "-" (1 random draw in 64)
+    # would be read by StorageTool format as an option, and Kafka's own never starts so.
     local cluster_id
-    cluster_id=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    cluster_id=$(java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool random-uuid \
+      2>>"$data_dir/format.log") || fail "drawing a cluster id failed; see $data_dir/format.log"
     say "formatting storage in $data_dir/logs (cluster $cluster_id)"
     java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$cluster_id" \
       -c "$properties" >>"$data_dir/format.log" 2>&1 \
