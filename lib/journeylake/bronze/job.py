@@ -3,6 +3,12 @@
 Valid rows go to `bronze_<source>`, invalid ones to `quarantine` with a readable reason, one
 `audit_ingestion` row per source and run counts them, and `audit_ingested_files` remembers which
 files were read so the next run picks up only new ones.
+
+Before reading, an ingest claims its new files for one batch in `audit_ingest_claims` (one
+MERGE, retried when another writer's commit won): a file another ingest already claimed is read
+in that batch, with all of that batch's files. Every write of a batch is idempotent (Delta's
+txnAppId per batch id), so two ingests of overlapping files, or an ingest killed and run again,
+land each row once, whichever of them finishes the batch.
 """
 
 from __future__ import annotations
@@ -32,11 +38,12 @@ from journeylake.bronze.ingestion import (
     new_files,
     quarantine_rows,
 )
-from journeylake.bronze.tables import AUDIT_INGESTION, INGESTED_FILES
+from journeylake.bronze.tables import AUDIT_INGESTION, INGEST_CLAIMS, INGESTED_FILES
 from journeylake.bronze.writing import existing_keys, verify_written, write_batch
 from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config, SourceSpec
+from journeylake.core.faults import crash_point
 from journeylake.core.job_runner import (
     config_from_args,
     configure_logging,
@@ -70,20 +77,24 @@ def ingest(
     for source in selected:
         started_at = _now()
         try:
-            outcome = ingest_source(spark, config, source, started_at)
+            done = ingest_source(spark, config, source, started_at)
         except (ContractError, IngestCountMismatch) as error:
             log.error("%s: %s", source.name, error)
-            outcome = SourceOutcome(
+            done = [SourceOutcome(
                 source.name, None, 0, BatchCounts(0, 0, 0, 0, 0), f"failed: {error}"
-            )
-        _write_audit(spark, config, run_id, source, outcome, started_at)
-        outcomes.append(outcome)
+            )]
+        for outcome in done:
+            _write_audit(spark, config, run_id, source, outcome, started_at)
+        outcomes.extend(done)
+        crash_point("ingest.after_source")
     return outcomes
 
 
 def ingest_source(
     spark: SparkSession, config: Config, source: SourceSpec, ingested_at: datetime
-) -> SourceOutcome:
+) -> list[SourceOutcome]:
+    """Ingest the source's new files: one outcome per batch read (one, unless another ingest
+    claimed some of the files first), or one `no_new_files`."""
     check_json_types(spark, source)
     listing = lakehouse.list_files(spark, config.source_path(source), source.glob)
     ingested = lakehouse.read_table_or_empty(spark, config, INGESTED_FILES).where(
@@ -95,8 +106,53 @@ def ingest_source(
     ]
     if not files:
         log.info("%s: no new files under %s", source.name, config.source_path(source))
-        return SourceOutcome(source.name, None, 0, BatchCounts(0, 0, 0, 0, 0), "no_new_files")
-    batch_id = batch_id_for(source.name, files)
+        return [SourceOutcome(source.name, None, 0, BatchCounts(0, 0, 0, 0, 0),
+                              "no_new_files")]
+    return [_ingest_batch(spark, config, source, batch_id, batch_files, ingested_at)
+            for batch_id, batch_files in _claim(spark, config, source, files,
+                                                ingested_at).items()]
+
+
+def _claims(spark: SparkSession, config: Config, source: SourceSpec,
+            files: Sequence[SourceFile]) -> dict[tuple[str, datetime], str]:
+    """(path, modification time) -> the batch that claimed it, for those of `files` claimed."""
+    claimed = lakehouse.read_table_or_empty(spark, config, INGEST_CLAIMS).where(
+        (F.col("source") == source.name)
+        & F.col("file_path").isin(sorted({item.path for item in files})))
+    return {(row.file_path, row.modification_time): row.batch_id for row in claimed.collect()}
+
+
+def _claim(spark: SparkSession, config: Config, source: SourceSpec,
+           files: Sequence[SourceFile], at: datetime) -> dict[str, list[SourceFile]]:
+    """Batch id -> all of its files, for the batches that hold `files`: those nobody claimed
+    yet are claimed now, in one batch."""
+    held = _claims(spark, config, source, files)
+    unclaimed = [item for item in files if (item.path, item.modification_time) not in held]
+    if unclaimed:
+        batch_id = batch_id_for(source.name, unclaimed)
+        lakehouse.insert_new(spark, config, INGEST_CLAIMS, spark.createDataFrame(
+            [(source.name, item.path, item.modification_time, item.size_bytes, batch_id, at)
+             for item in unclaimed], INGEST_CLAIMS.schema))
+        held = _claims(spark, config, source, files)
+    # A batch is read whole, with files this listing may not have seen: a part of it would
+    # commit under the batch's id and leave the rest unread.
+    mine = sorted({held[(item.path, item.modification_time)] for item in files})
+    rows = lakehouse.read_table(spark, config, INGEST_CLAIMS).where(
+        (F.col("source") == source.name) & F.col("batch_id").isin(mine)).orderBy(
+        "file_path").collect()
+    batches: dict[str, list[SourceFile]] = {}
+    for row in rows:
+        batches.setdefault(row.batch_id, []).append(
+            SourceFile(row.file_path, row.modification_time, row.size_bytes))
+    if len(batches) > 1 or any(batch != batch_id_for(source.name, found)
+                               for batch, found in batches.items()):
+        log.info("%s: files claimed by other ingests first; reading batches %s", source.name,
+                 ", ".join(batches))
+    return batches
+
+
+def _ingest_batch(spark: SparkSession, config: Config, source: SourceSpec, batch_id: str,
+                  files: Sequence[SourceFile], ingested_at: datetime) -> SourceOutcome:
     problems = _file_problems(spark, source, files)
 
     at = F.lit(ingested_at).cast("timestamp")
@@ -189,8 +245,9 @@ def _write_audit(
         outcome.status[:1000],
     )
     audit_df = spark.createDataFrame([row], AUDIT_INGESTION.schema)
-    lakehouse.append_once(spark, config, AUDIT_INGESTION, audit_df,
-                          f"audit-{run_id}-{source.name}")
+    # Per batch, not per run: two ingests that both finished a batch audit it once.
+    write_id = f"audit-{outcome.batch_id}" if outcome.batch_id else f"audit-{run_id}-{source.name}"
+    lakehouse.append_once(spark, config, AUDIT_INGESTION, audit_df, write_id)
 
 
 def _now() -> datetime:

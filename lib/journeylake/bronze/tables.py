@@ -85,4 +85,22 @@ INGESTED_FILES = TableSpec(
     ),
 )
 
-TABLES = (QUARANTINE, AUDIT_INGESTION, INGESTED_FILES)
+# Which batch reads each landed file, decided before any row is written: two ingests that list
+# the same new files (run at once, or one killed and run again) read each file in one batch,
+# whose writes are idempotent, so its rows land once whoever finishes it.
+INGEST_CLAIMS = TableSpec(
+    "audit_ingest_claims",
+    StructType(
+        [
+            StructField("source", StringType(), False),
+            StructField("file_path", StringType(), False),
+            StructField("modification_time", TimestampType(), False),
+            StructField("size_bytes", LongType(), False),
+            StructField("batch_id", StringType(), False),
+            StructField("claimed_at", TimestampType(), False),
+        ]
+    ),
+    keys=("source", "file_path", "modification_time"),
+)
+
+TABLES = (QUARANTINE, AUDIT_INGESTION, INGESTED_FILES, INGEST_CLAIMS)

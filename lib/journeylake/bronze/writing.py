@@ -11,6 +11,7 @@ from journeylake.bronze.ingestion import BatchCounts, IngestCountMismatch
 from journeylake.bronze.tables import BATCH_ID, EVENT_DATE, QUARANTINE, RECORD_KEY
 from journeylake.core import lakehouse
 from journeylake.core.config import Config, SourceSpec
+from journeylake.core.faults import crash_point
 
 
 def existing_keys(spark: SparkSession, config: Config, source: SourceSpec) -> DataFrame | None:
@@ -29,16 +30,20 @@ def write_batch(
     write_id: str,
     write_version: int = 0,
     register_names: bool = True,
+    job: str = "ingest",
 ) -> None:
     """Append the batch's quarantine rows, then its bronze rows, each skipped when a write with
     the same (`write_id`, `write_version`) already committed to that table: a retried batch
     (or a replayed micro-batch) is written once. Keys were checked against bronze when the batch
-    was classified, so appends suffice."""
+    was classified, so appends suffice. `job` names the crash points between and after the
+    appends (`ingest` or `stream`)."""
     lakehouse.append_once(spark, config, QUARANTINE, quarantined, write_id,
                           write_version=write_version, register_name=register_names)
+    crash_point(f"{job}.after_quarantine")
     partition_by = [EVENT_DATE] if source.event_time else []
     lakehouse.append_once(spark, config, source.table_name, kept, write_id, partition_by,
                           write_version=write_version, register_name=register_names)
+    crash_point(f"{job}.after_bronze")
 
 
 def verify_written(

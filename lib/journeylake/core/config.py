@@ -59,6 +59,10 @@ class LakehouseSettings:
     database: str = "journeylake"
     # Where raw files land before ingestion; source paths are relative to it.
     landing_root: str = "data/landing"
+    # A commit that loses a race to another writer (Delta's optimistic concurrency) is tried
+    # again this many times, after a random wait of about backoff x 2^attempt seconds.
+    commit_retries: int = 5
+    commit_backoff_seconds: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from journeylake.core.config import ENVIRONMENTS, Config, load_config, parse_overrides
 from journeylake.core.errors import UserError
+from journeylake.core.faults import check_crash_setting
 from journeylake.core.progress import job_progress
 
 
@@ -57,6 +58,7 @@ def run_main(command: str, main: Callable[[Sequence[str] | None], int],
     """Run a job's `main` under its console progress, turning a user error into one readable
     line on stderr."""
     try:
+        check_crash_setting()
         with job_progress(command):
             return main(argv)
     except UserError as error:

@@ -7,9 +7,13 @@ columns a source contract defines, by its name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
@@ -26,6 +30,8 @@ from journeylake.core.quality import QualityError
 from journeylake.core.table_spec import TableSpec, conform
 
 Table = str | TableSpec
+T = TypeVar("T")
+log = logging.getLogger("journeylake.lakehouse")
 
 # Names of the columns of a landed line; bronze reads them.
 RAW_LINE = "_raw"
@@ -235,15 +241,16 @@ def append_once(
     job writes once per id (version 0); a stream keeps one id per query and counts its
     micro-batches in the version, so a replayed micro-batch is skipped.
     """
-    with _constrained(spark, config, table, rows, partition_by):
-        (
-            _conformed(table, rows).write.format("delta")
-            .mode("append")
-            .partitionBy(*_partitioning(table, partition_by))
-            .option("txnAppId", write_id)
-            .option("txnVersion", write_version)
-            .save(config.table_path(_name(table)))
-        )
+    writer = (
+        _conformed(table, rows).write.format("delta")
+        .mode("append")
+        .partitionBy(*_partitioning(table, partition_by))
+        .option("txnAppId", write_id)
+        .option("txnVersion", write_version)
+    )
+    # Retried, the same txnAppId and version: a commit that did land is not repeated.
+    _write(spark, config, table, rows, lambda: writer.save(config.table_path(_name(table))),
+           partition_by)
     # A stream registers once, not on each micro-batch: the catalog lookup costs a job.
     if register_name:
         register(spark, config, _name(table))
@@ -340,20 +347,23 @@ def overwrite_table(
     table: Table,
     rows: DataFrame,
     partition_by: Sequence[str] = (),
+    commit_note: str | None = None,
 ) -> None:
     """Replace the table's rows with `rows` (a new Delta version; time travel keeps the old).
-    The overwrite keeps the table's CHECK constraints (Delta carries them over)."""
-    with _constrained(spark, config, table, rows, partition_by):
-        (
-            _conformed(table, rows).write.format("delta")
-            .mode("overwrite")
-            # The whole table: the session's dynamic partition overwrite would keep old
-            # partitions.
-            .option("partitionOverwriteMode", "static")
-            .option("overwriteSchema", "true")
-            .partitionBy(*_partitioning(table, partition_by))
-            .save(config.table_path(_name(table)))
-        )
+    The overwrite keeps the table's CHECK constraints (Delta carries them over). `commit_note`
+    is kept as the commit's userMetadata (see `latest_commit_note`)."""
+    writer = (
+        _conformed(table, rows).write.format("delta")
+        .mode("overwrite")
+        # The whole table: the session's dynamic partition overwrite would keep old partitions.
+        .option("partitionOverwriteMode", "static")
+        .option("overwriteSchema", "true")
+        .partitionBy(*_partitioning(table, partition_by))
+    )
+    if commit_note is not None:
+        writer = writer.option("userMetadata", commit_note)
+    _write(spark, config, table, rows, lambda: writer.save(config.table_path(_name(table))),
+           partition_by)
     register(spark, config, _name(table))
 
 
@@ -374,8 +384,7 @@ def overwrite_partitions(
     )
     if commit_note is not None:
         writer = writer.option("userMetadata", commit_note)
-    with _constrained(spark, config, table, rows):
-        writer.save(config.table_path(table.name))
+    _write(spark, config, table, rows, lambda: writer.save(config.table_path(table.name)))
     register(spark, config, table.name)
 
 
@@ -403,7 +412,10 @@ def insert_new(
         raise ValueError(f"insert_new into {_name(table)} needs the key columns to match on")
     rows = _conformed(table, rows)
     path = config.table_path(_name(table))
-    with _constrained(spark, config, table, rows, partition_by):
+
+    def merge() -> None:
+        # Decided on each attempt: a writer that created the table first turns ours into a
+        # MERGE, so its rows are not inserted twice.
         if not table_exists(spark, config, table):
             (
                 rows.write.format("delta")
@@ -420,6 +432,8 @@ def insert_new(
                 .whenNotMatchedInsertAll()
                 .execute()
             )
+
+    _write(spark, config, table, rows, merge, partition_by)
     register(spark, config, _name(table))
 
 
@@ -434,15 +448,14 @@ def upsert(spark: SparkSession, config: Config, table: TableSpec, rows: DataFram
         insert_new(spark, config, table, rows)
         return
     condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in table.keys)
-    with _constrained(spark, config, table, rows):
-        (
-            DeltaTable.forPath(spark, config.table_path(table.name))
-            .alias("t")
-            .merge(rows.alias("s"), condition)
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+    _write(spark, config, table, rows, lambda: (
+        DeltaTable.forPath(spark, config.table_path(table.name))
+        .alias("t")
+        .merge(rows.alias("s"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    ))
     if register_name:
         register(spark, config, table.name)
 
@@ -471,16 +484,15 @@ def replace_rows(
           for f in table.schema.fields], F.lit(True).alias(replaced)))
     condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in keys)
     assignments = {f"`{name}`": f"s.`{name}`" for name in table.columns}
-    with _constrained(spark, config, table, rows):
-        (
-            DeltaTable.forPath(spark, config.table_path(table.name))
-            .alias("t")
-            .merge(source.alias("s"), condition)
-            .whenMatchedDelete(condition=f"s.{replaced}")
-            .whenMatchedUpdate(set=assignments)
-            .whenNotMatchedInsert(condition=f"NOT s.{replaced}", values=assignments)
-            .execute()
-        )
+    _write(spark, config, table, rows, lambda: (
+        DeltaTable.forPath(spark, config.table_path(table.name))
+        .alias("t")
+        .merge(source.alias("s"), condition)
+        .whenMatchedDelete(condition=f"s.{replaced}")
+        .whenMatchedUpdate(set=assignments)
+        .whenNotMatchedInsert(condition=f"NOT s.{replaced}", values=assignments)
+        .execute()
+    ))
     register(spark, config, table.name)
 
 
@@ -495,13 +507,13 @@ def update_matching(
     """Set `assignments` (column -> expression over `t` and `s`) on the matched table rows."""
     if not table_exists(spark, config, table):
         return
-    (
+    with_commit_retries(config, _name(table), lambda: (
         DeltaTable.forPath(spark, config.table_path(_name(table)))
         .alias("t")
         .merge(updates.alias("s"), condition)
         .whenMatchedUpdate(set=assignments)
         .execute()
-    )
+    ))
 
 
 def sample_columns(config: Config, table: TableSpec) -> tuple[str, ...]:
@@ -599,3 +611,76 @@ def _constrained(spark: SparkSession, config: Config, table: Table, rows: DataFr
                  f"{', '.join(sample)}" for rule, sample in broken if sample]
         raise QualityError(f"{table.name}: Delta refused the write: "
                            + ("; ".join(named) or "a CHECK constraint failed")) from None
+
+
+# Delta's optimistic concurrency: the commit lost to another writer's, nothing of it landed.
+# By class (anywhere in the causes) and by error condition, which Delta gives either way.
+_CONFLICT_CLASSES = (
+    "ConcurrentAppendException", "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException", "ConcurrentTransactionException",
+    "ConcurrentWriteException", "MetadataChangedException", "ProtocolChangedException",
+)
+_CONFLICT_CONDITIONS = (
+    "DELTA_CONCURRENT_APPEND", "DELTA_CONCURRENT_DELETE_READ", "DELTA_CONCURRENT_DELETE_DELETE",
+    "DELTA_CONCURRENT_TRANSACTION", "DELTA_CONCURRENT_WRITE", "DELTA_METADATA_CHANGED",
+    "DELTA_PROTOCOL_CHANGED",
+    # A create-if-absent that another writer's create beat (insert_new, ensure_constraints):
+    # tried again, it finds the table, or the constraint, in place.
+    "DELTA_PATH_EXISTS", "DELTA_CONSTRAINT_ALREADY_EXISTS",
+)
+
+
+class CommitConflictError(JobError):
+    """A write that lost to concurrent writers more often than lakehouse.commit_retries."""
+
+
+def _java_causes(error: Exception) -> Iterator[object]:
+    cause = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    while cause is not None:
+        yield cause
+        cause = cause.getCause()
+
+
+def is_commit_conflict(error: Exception) -> bool:
+    """Whether `error` is a Delta commit that lost to a concurrent one (safe to try again)."""
+    condition = error.getCondition() if isinstance(error, CapturedException) else None
+    if condition and condition.startswith(_CONFLICT_CONDITIONS):
+        return True
+    return any(cause.getClass().getSimpleName() in _CONFLICT_CLASSES
+               for cause in _java_causes(error))
+
+
+def with_commit_retries(config: Config, table: str, write: Callable[[], T]) -> T:
+    """Run `write` (one Delta transaction), again when it lost to a concurrent writer, at most
+    lakehouse.commit_retries more times with a growing random wait; then a
+    CommitConflictError naming the table. `write` must decide what to commit on each attempt
+    (a MERGE's source is evaluated again)."""
+    settings = config.lakehouse
+    for attempt in range(settings.commit_retries + 1):
+        try:
+            return write()
+        except (Py4JJavaError, CapturedException) as error:
+            if not is_commit_conflict(error):
+                raise
+            if attempt == settings.commit_retries:
+                first_line = str(error).strip().splitlines()[0][:300]
+                raise CommitConflictError(
+                    f"{table}: the write lost to concurrent writers {attempt + 1} times "
+                    f"(lakehouse.commit_retries={settings.commit_retries}); last: {first_line}"
+                ) from None
+            wait = settings.commit_backoff_seconds * 2 ** attempt * (0.5 + random.random())
+            log.warning("%s: commit lost to a concurrent writer (attempt %d of %d); again in "
+                        "%.1f s", table, attempt + 1, settings.commit_retries + 1, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _write(spark: SparkSession, config: Config, table: Table, rows: DataFrame,
+           commit: Callable[[], object], partition_by: Sequence[str] = ()) -> None:
+    """One logical write: the table's constraints in place, then `commit`, each retried when
+    it lost to a concurrent writer; a constraint violation is a QualityError."""
+    def attempt() -> None:
+        with _constrained(spark, config, table, rows, partition_by):
+            commit()
+
+    with_commit_retries(config, _name(table), attempt)

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config
+from journeylake.core.faults import crash_point
 from journeylake.core.job_runner import (
     config_from_args,
     configure_logging,
@@ -93,6 +94,7 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
                                         gold.collapse_repeats),
                          data_end, gold.dropoff_after_days).localCheckpoint()
     write(tables.JOURNEYS, journeys.withColumn("start_date", F.to_date("start_ts")))
+    crash_point("gold.after_journeys")
     if gold.graph_scope == "session":
         walks = session_journeys(events, sessions, silver.conversion_touchpoints,
                                  gold.collapse_repeats).localCheckpoint()
@@ -117,6 +119,7 @@ def build_gold(spark: SparkSession, config: Config, run_id: str | None = None) -
     orders = orders_in_sessions(events, sessions, silver.conversion_touchpoints)
     write(tables.ATTRIBUTION, attribution(order_paths(channel_journeys, orders),
                                           gold.time_decay_half_life_days, gold.markov_orders))
+    crash_point("gold.after_attribution")
     edges = social_edges(events.where(F.col("source") == "social"), identity_map)
     influence = person_influence(edges, gold.social).localCheckpoint()
     write(tables.PERSON_INFLUENCE, influence)

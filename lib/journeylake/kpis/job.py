@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from journeylake.core import lakehouse
 from journeylake.core.clock import utc_date, utc_now
 from journeylake.core.config import AlertSettings, Config
+from journeylake.core.faults import crash_point
 from journeylake.core.job_runner import (
     JobError,
     config_from_args,
@@ -103,6 +104,7 @@ def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -
     counted = stored.agg(F.count(F.lit(1)).alias("rows"),
                          F.count_distinct("kpi_date").alias("days")).first()
     log.info("%s: %d rows over %d days", tables.KPIS_DAILY.name, counted.rows, counted.days)
+    crash_point("kpis.after_daily")
 
     settings = config.kpis.alerts
     rules = alert_rules(settings)
@@ -114,6 +116,7 @@ def build_kpis(spark: SparkSession, config: Config, run_id: str | None = None) -
     kept = [name for name in tables.KPI_BASELINES.schema.fieldNames()
             if name not in (tables.BUILT_AT, tables.RUN_ID)]
     lakehouse.overwrite_table(spark, config, tables.KPI_BASELINES, stamped(bands.select(kept)))
+    crash_point("kpis.after_baselines")
     found = detect_alerts(bands, rules)
     step(f"kpis: {tables.ALERTS.name}")
     changes = journey_changes(sessions, found.select("alert_date"),

@@ -30,6 +30,7 @@ from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config
 from journeylake.core.errors import UserError
+from journeylake.core.faults import crash_point
 from journeylake.core.frames import union_all
 from journeylake.core.job_runner import (
     JobError,
@@ -215,6 +216,7 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
             motif_min_support=gold.odds_ratio_min_support)
         _write_partitions(spark, config, tables.CUSTOMER_FEATURES, features, run_id, outcome,
                           fingerprint)
+    crash_point("train.after_features")
     outcome.lap("features")
     stored = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES).where(
         F.col("reference_date").isin(list(refs.all)))
@@ -225,6 +227,7 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     tags = {"journeylake.train_run": run_id}
     step("train: segments")
     _train_segments(spark, config, current, versions, tags, run_id, outcome)
+    crash_point("train.after_segments")
     outcome.lap("segments")
     inputs = numeric_features(channels(config))
     for target in propensity.targets:
@@ -609,7 +612,16 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
         # One MERGE for every model's changed persons: a kill leaves all or none.
         lakehouse.replace_rows(spark, config, tables.SCORES, gone,
                                _stamp(changed_rows, run_id))
-        outcome.leads = _write_leads(spark, config, current, champions, run_id, profiling)
+        crash_point("score.after_scores")
+    # The leads name the scores version they were ranked from: a run killed between the two
+    # writes finds its scores unchanged next time, and still writes the leads.
+    ranked_from = (f"ranked from {tables.SCORES.name} version "
+                   f"{lakehouse.table_version(spark, config, tables.SCORES)}"
+                   if lakehouse.table_exists(spark, config, tables.SCORES) else None)
+    if ranked_from and lakehouse.latest_commit_note(spark, config, tables.LEADS) != ranked_from:
+        outcome.leads = _write_leads(spark, config, current, champions, run_id, profiling,
+                                     ranked_from)
+    crash_point("score.after_leads")
     outcome.purged = purge_refused(spark, config, profiling)
     check_tables(spark, config, "score", run_id, (tables.SCORES, tables.LEADS))
     described.unpersist()
@@ -619,7 +631,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
 
 def _write_leads(spark: SparkSession, config: Config, current: DataFrame,
                  champions: dict[str, tuple[PipelineModel, int]], run_id: str,
-                 profiling: Profiling) -> int:
+                 profiling: Profiling, ranked_from: str) -> int:
     """The top `models.propensity.leads` persons of each champion's model, with their drivers
     and their `marketing` consent status now (granted, withdrawn, none: whether they may be
     contacted is the campaign's rule, with privacy.consent.default for none).
@@ -644,7 +656,8 @@ def _write_leads(spark: SparkSession, config: Config, current: DataFrame,
             "segment_label", "clv", "consent_status", "reference_date"))
     if not leads:
         return 0
-    lakehouse.overwrite_table(spark, config, tables.LEADS, _stamp(union_all(leads), run_id))
+    lakehouse.overwrite_table(spark, config, tables.LEADS, _stamp(union_all(leads), run_id),
+                              commit_note=ranked_from)
     ranked.unpersist()
     return lakehouse.read_table(spark, config, tables.LEADS).count()
 

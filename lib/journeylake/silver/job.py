@@ -24,6 +24,7 @@ from journeylake.bronze.tables import BATCH_ID
 from journeylake.core import lakehouse
 from journeylake.core.clock import utc_now
 from journeylake.core.config import Config
+from journeylake.core.faults import crash_point
 from journeylake.core.frames import union_all
 from journeylake.core.job_runner import config_from_args, configure_logging, job_parser, run_main
 from journeylake.core.spark_session import build_session
@@ -165,6 +166,7 @@ def build_silver(
         # After the identity map is written: consent follows the persons of this run's map.
         counts.update(_rebuild_consent(spark, config))
         lap("consent")
+    crash_point("silver.before_audit")
     _record(spark, config, run_id, started, batches, counts)
     lap("audit")
     # After the audit: the run is complete; a failed hard expectation stops what follows it.
@@ -195,6 +197,7 @@ def _build_timeline(spark: SparkSession, config: Config, key: PiiKey, run_id: st
     if identity.changed.limit(1).count():
         touched.append(_follow_identity_changes(spark, config, identity, lookup))
     lakehouse.insert_new(spark, config, EVENTS, events)
+    crash_point("silver.after_events")
     lap("timeline")
 
     if GEOLOCATION_SOURCE in rows:
@@ -203,6 +206,7 @@ def _build_timeline(spark: SparkSession, config: Config, key: PiiKey, run_id: st
     lap("store_visits")
 
     counts["sessions_written"] = _rebuild_sessions(spark, config, union_all(touched))
+    crash_point("silver.after_sessions")
     lap("sessions")
 
     # Written last: a run that stops before here is redone whole by the next one, and

@@ -104,7 +104,7 @@ class IngestBatches:
         counts = batch_counts(lines, self.source, kept, quarantined)
         counts.check(self.source.name)
         write_batch(spark, self.config, self.source, kept, quarantined,
-                    f"stream-{self._query_id}", batch, register_names=first)
+                    f"stream-{self._query_id}", batch, register_names=first, job="stream")
         verify_written(spark, self.config, self.source, batch_id, counts)
         classified.unpersist()
         lines.unpersist()
