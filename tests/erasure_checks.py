@@ -69,3 +69,14 @@ def sweep_versions(spark: SparkSession, config: Config, terms: list[str]) -> Swe
             if rows:
                 sweep.holding.append((name, version, rows))
     return sweep
+
+
+def tables_holding(spark: SparkSession, config: Config, terms: list[str],
+                   tables: set[str]) -> set[str]:
+    """Those of `tables` whose current version has a row naming one of the terms."""
+    holding = set()
+    for name in sorted(tables):
+        frame = lakehouse.read_table(spark, config, name)
+        if frame.where(holds_any(frame.schema, terms)).limit(1).count():
+            holding.add(name)
+    return holding

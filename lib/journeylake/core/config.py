@@ -143,6 +143,9 @@ class PrivacySettings:
     # $JOURNEYLAKE_PII_KEY_FILE take precedence. Never the key itself.
     key_file: str | None = None
     consent: ConsentSettings = field(default_factory=ConsentSettings)
+    # Tables an erasure deletes from and vacuums at once: each is a few small Delta jobs that
+    # mostly wait on the driver, so a few in flight keep the cores busy.
+    erase_parallelism: int = 3
 
 
 @dataclass(frozen=True)
@@ -708,6 +711,8 @@ def _validate_privacy(privacy: PrivacySettings) -> None:
     if privacy.consent.default not in CONSENT_DEFAULTS:
         raise ConfigError(f"privacy.consent.default: {privacy.consent.default!r} is not one of "
                           f"{', '.join(CONSENT_DEFAULTS)}")
+    if privacy.erase_parallelism < 1:
+        raise ConfigError("privacy.erase_parallelism: must be at least 1")
 
 
 def _validate_kpis(kpis: KpiSettings) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -301,30 +303,64 @@ def register_existing(spark: SparkSession, config: Config) -> None:
 
 
 def delete_where(spark: SparkSession, config: Config, table: Table, condition: Column) -> int:
-    """Delete the rows matching `condition` in one Delta transaction; the number deleted.
-    Nothing is committed when no row matches (a count first: a DELETE that matches nothing
-    would still add a version)."""
-    path = config.table_path(_name(table))
-    matching = spark.read.format("delta").load(path).where(condition).count()
-    if matching:
-        DeltaTable.forPath(spark, path).delete(condition)
-    return matching
+    """Delete the rows matching `condition` in one Delta transaction (retried when it lost to
+    a concurrent writer); the number deleted, from the commit's own metrics rather than a
+    second scan."""
+    delta = DeltaTable.forPath(spark, config.table_path(_name(table)))
+    before = _latest_version(delta)
+    with_commit_retries(config, _name(table), lambda: delta.delete(condition))
+    commit = delta.history(1).select("version", "operation", "operationMetrics").first()
+    if commit is None or commit.version == before or commit.operation != "DELETE":
+        return 0  # nothing matched, nothing committed
+    return int((commit.operationMetrics or {}).get("numDeletedRows", "0"))
+
+
+def _latest_version(delta: DeltaTable) -> int:
+    return delta.history(1).select("version").first().version
+
+
+_RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+_PARALLEL_VACUUM = "spark.databricks.delta.vacuum.parallelDelete.enabled"
+_vacuum_lock = threading.Lock()
+_vacuum_users = 0
+_vacuum_saved: dict[str, str | None] = {}
+
+
+@contextmanager
+def _zero_retention_vacuum(spark: SparkSession) -> Iterator[None]:
+    """The session allows VACUUM with no retention (and deletes files in parallel) while any
+    thread is inside; set and restored once, so concurrent purges do not undo each other's."""
+    global _vacuum_users
+    with _vacuum_lock:
+        if _vacuum_users == 0:
+            for name, value in ((_RETENTION_CHECK, "false"), (_PARALLEL_VACUUM, "true")):
+                _vacuum_saved[name] = spark.conf.get(name, None)
+                spark.conf.set(name, value)
+        _vacuum_users += 1
+    try:
+        yield
+    finally:
+        with _vacuum_lock:
+            _vacuum_users -= 1
+            if _vacuum_users == 0:
+                for name, value in _vacuum_saved.items():
+                    if value is None:
+                        spark.conf.unset(name)
+                    else:
+                        spark.conf.set(name, value)
 
 
 def purge_history(spark: SparkSession, config: Config, table: Table) -> None:
     """Make deleted rows unreadable at every version: rewrite the files that only hide rows
-    behind deletion vectors (REORG ... APPLY (PURGE)), then VACUUM with no retention, so no
-    file of an earlier version is left to time-travel to. The table's history before this
-    point can no longer be read: erasure wins over time travel."""
+    behind deletion vectors (REORG ... APPLY (PURGE), on a table that has them enabled), then
+    VACUUM with no retention, so no file of an earlier version is left to time-travel to. The
+    table's history before this point can no longer be read: erasure wins over time travel."""
     path = config.table_path(_name(table))
-    spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
-    check = "spark.databricks.delta.retentionDurationCheck.enabled"
-    previous = spark.conf.get(check, "true")
-    spark.conf.set(check, "false")
-    try:
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()
+    if (properties.properties or {}).get("delta.enableDeletionVectors") == "true":
+        spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
+    with _zero_retention_vacuum(spark):
         DeltaTable.forPath(spark, path).vacuum(0.0)
-    finally:
-        spark.conf.set(check, previous)
 
 
 def table_summary(spark: SparkSession, config: Config) -> list[tuple[str, int, str]]:
@@ -630,6 +666,9 @@ _CONFLICT_CONDITIONS = (
 )
 
 
+_CONDITION_IN_MESSAGE = re.compile(r"\[([A-Z][A-Z0-9_.]*)\]")
+
+
 class CommitConflictError(JobError):
     """A write that lost to concurrent writers more often than lakehouse.commit_retries."""
 
@@ -643,8 +682,14 @@ def _java_causes(error: Exception) -> Iterator[object]:
 
 def is_commit_conflict(error: Exception) -> bool:
     """Whether `error` is a Delta commit that lost to a concurrent one (safe to try again)."""
+    # delta-spark converts its own exceptions to Python classes of the same names that carry
+    # neither the condition nor the Java origin: their class and message say it.
+    if any(kind.__name__ in _CONFLICT_CLASSES for kind in type(error).__mro__):
+        return True
     condition = error.getCondition() if isinstance(error, CapturedException) else None
-    if condition and condition.startswith(_CONFLICT_CONDITIONS):
+    named = _CONDITION_IN_MESSAGE.match(str(error).lstrip())
+    if any(found and found.startswith(_CONFLICT_CONDITIONS)
+           for found in (condition, named and named.group(1))):
         return True
     return any(cause.getClass().getSimpleName() in _CONFLICT_CLASSES
                for cause in _java_causes(error))

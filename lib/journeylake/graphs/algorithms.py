@@ -58,7 +58,11 @@ def connected_components(vertices: DataFrame, edges: DataFrame) -> DataFrame:
     """
     require_columns(vertices, ("id",), "connected_components vertices")
     require_columns(edges, ("src", "dst"), "connected_components edges")
-    graph = GraphFrame(every_vertex(vertices, edges), _links(edges).select("src", "dst"))
+    # Materialised first: GraphFrames numbers the vertices from the frames' row order, and a
+    # shuffle evaluated twice (by a busy executor, or a job in another thread) orders them
+    # differently, which silently merges or drops components (graphframes issues 159, 760).
+    graph = GraphFrame(every_vertex(vertices, edges).localCheckpoint(),
+                       _links(edges).select("src", "dst").localCheckpoint())
     labelled = graph.connectedComponents(algorithm=COMPONENTS_ALGORITHM,
                                          checkpointInterval=CHECKPOINT_INTERVAL)
     canonical = labelled.groupBy("component").agg(F.min("id").alias("canonical"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,19 +143,7 @@ def forget(spark: SparkSession, config: Config, key: PiiKey, customer_ids: Seque
         lakehouse.insert_new(spark, config, ERASED_IDENTIFIERS,
                              erased_nodes(pending, key, request_id, started))
 
-    deleted: dict[str, int] = {}
-    purged: list[str] = []
-    for table in _ordered([t for t in lakehouse.delta_table_names(spark, config)
-                           if t not in KEPT]):
-        step(f"erase from {table}")
-        schema = lakehouse.read_table(spark, config, table).schema
-        count = lakehouse.delete_where(spark, config, table, holds_any(schema, terms))
-        if count:
-            deleted[table] = count
-        if count or resumed:
-            lakehouse.purge_history(spark, config, table)
-            purged.append(table)
-
+    deleted, purged = _erase_everywhere(spark, config, terms, resumed)
     trained = ([] if FEATURES_TABLE not in deleted
                else ["segments", *config.models.propensity.targets])
     status = ERASED if persons or deleted else NOT_FOUND
@@ -170,6 +159,32 @@ def forget(spark: SparkSession, config: Config, key: PiiKey, customer_ids: Seque
     lakehouse.purge_history(spark, config, ERASURE_PENDING)
     return ErasureOutcome(request_id, status, persons, identifiers, deleted, tuple(purged),
                           resumed)
+
+
+def _erase_everywhere(spark: SparkSession, config: Config, terms: Sequence[str], resumed: bool
+                      ) -> tuple[dict[str, int], list[str]]:
+    """Delete the rows holding `terms` from every table but KEPT, and purge the history of
+    each that lost rows (of every one, when resuming); a few tables at once on one session.
+    (rows deleted per table, tables purged, in `_ordered` order)."""
+    def erase(table: str) -> tuple[str, int, bool]:
+        step(f"erase from {table}")
+        schema = lakehouse.read_table(spark, config, table).schema
+        count = lakehouse.delete_where(spark, config, table, holds_any(schema, terms))
+        if count or resumed:
+            lakehouse.purge_history(spark, config, table)
+        return table, count, bool(count or resumed)
+
+    tables = _ordered([t for t in lakehouse.delta_table_names(spark, config) if t not in KEPT])
+    # The identity tables after all the others (see `_ordered`).
+    waves = [[t for t in tables if not t.startswith("silver_identity_")],
+             [t for t in tables if t.startswith("silver_identity_")]]
+    done: list[tuple[str, int, bool]] = []
+    with ThreadPoolExecutor(max_workers=config.privacy.erase_parallelism,
+                            thread_name_prefix="erase") as pool:
+        for wave in waves:
+            done.extend(pool.map(erase, wave))
+    return ({table: count for table, count, _ in done if count},
+            [table for table, _, was_purged in done if was_purged])
 
 
 def read_ids(path: str) -> list[str]:

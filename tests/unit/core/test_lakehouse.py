@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from pyspark.errors import AnalysisException
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import SparkSession
 from pyspark.sql.types import LongType, StringType
 
@@ -75,3 +79,68 @@ def test_an_upsert_inserts_new_keys_and_updates_known_ones(
     rows = sorted((row.id, row.day) for row in lakehouse.read_table(spark, config, KEYED)
                   .collect())
     assert rows == [(1, "a"), (2, "c"), (3, "d")]
+
+
+def _delta_conflict(spark: SparkSession, kind: str) -> CapturedException:
+    """Delta's own exception for a commit that lost to another (as a write raises it)."""
+    java = getattr(spark._jvm.io.delta.exceptions, kind)(f"{kind}: a concurrent commit won")
+    return CapturedException(origin=java)
+
+
+def test_a_commit_that_lost_to_another_writer_is_tried_again_up_to_the_bound(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, "lakehouse.commit_retries=2",
+                         "lakehouse.commit_backoff_seconds=0.01")
+    attempts = []
+
+    def losing_twice() -> str:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise _delta_conflict(spark, "ConcurrentAppendException")
+        return "committed"
+
+    assert lakehouse.with_commit_retries(config, "t", losing_twice) == "committed"
+    assert len(attempts) == 3
+
+    def always_losing() -> None:
+        raise _delta_conflict(spark, "MetadataChangedException")
+
+    with pytest.raises(lakehouse.CommitConflictError, match="t: the write lost to concurrent "
+                       "writers 3 times"):
+        lakehouse.with_commit_retries(config, "t", always_losing)
+
+
+def test_errors_that_are_not_commit_conflicts_are_not_retried(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, "lakehouse.commit_backoff_seconds=0.01")
+    attempts = []
+
+    def failing() -> None:
+        attempts.append(1)
+        spark.sql("SELECT * FROM delta.`/no/such/table`").collect()
+
+    with pytest.raises(AnalysisException):
+        lakehouse.with_commit_retries(config, "t", failing)
+    assert len(attempts) == 1
+    assert not lakehouse.is_commit_conflict(ValueError("no"))
+
+
+def test_two_writers_creating_one_table_at_once_both_land_once(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path)
+    table = TableSpec("raced", schema(("k", StringType()), ("n", LongType())), keys=("k",))
+    start = threading.Barrier(2)
+
+    def insert(rows: list[tuple[str, int]]) -> None:
+        start.wait()
+        lakehouse.insert_new(spark, config, table, spark.createDataFrame(rows, table.schema))
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(insert, [("a", 1), ("b", 2)]),
+                       pool.submit(insert, [("b", 2), ("c", 3)])]:
+            future.result()
+    stored = sorted(tuple(row) for row in lakehouse.read_table(spark, config, table).collect())
+    assert stored == [("a", 1), ("b", 2), ("c", 3)]
