@@ -74,6 +74,9 @@ def ingest(
     run_id = run_id or f"{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     selected = [config.sources[name] for name in sources] if sources else config.ingest_sources()
     outcomes = []
+    # Sources that read no batch (no new files, or failed) are audited together at the end, in
+    # one commit: no rows hang on those audit rows, and a commit costs a second or two.
+    unbatched: list[tuple] = []
     for source in selected:
         started_at = _now()
         try:
@@ -84,9 +87,16 @@ def ingest(
                 source.name, None, 0, BatchCounts(0, 0, 0, 0, 0), f"failed: {error}"
             )]
         for outcome in done:
-            _write_audit(spark, config, run_id, source, outcome, started_at)
+            row = _audit_row(run_id, source, outcome, started_at)
+            if outcome.batch_id:
+                # Per batch, not per run: two ingests that both finished a batch audit it once.
+                _write_audit(spark, config, [row], f"audit-{outcome.batch_id}")
+            else:
+                unbatched.append(row)
         outcomes.extend(done)
         crash_point("ingest.after_source")
+    if unbatched:
+        _write_audit(spark, config, unbatched, f"audit-{run_id}")
     return outcomes
 
 
@@ -113,41 +123,36 @@ def ingest_source(
                                                 ingested_at).items()]
 
 
-def _claims(spark: SparkSession, config: Config, source: SourceSpec,
-            files: Sequence[SourceFile]) -> dict[tuple[str, datetime], str]:
-    """(path, modification time) -> the batch that claimed it, for those of `files` claimed."""
-    claimed = lakehouse.read_table_or_empty(spark, config, INGEST_CLAIMS).where(
-        (F.col("source") == source.name)
-        & F.col("file_path").isin(sorted({item.path for item in files})))
-    return {(row.file_path, row.modification_time): row.batch_id for row in claimed.collect()}
-
-
 def _claim(spark: SparkSession, config: Config, source: SourceSpec,
            files: Sequence[SourceFile], at: datetime) -> dict[str, list[SourceFile]]:
     """Batch id -> all of its files, for the batches that hold `files`: those nobody claimed
-    yet are claimed now, in one batch."""
-    held = _claims(spark, config, source, files)
-    unclaimed = [item for item in files if (item.path, item.modification_time) not in held]
-    if unclaimed:
-        batch_id = batch_id_for(source.name, unclaimed)
-        lakehouse.insert_new(spark, config, INGEST_CLAIMS, spark.createDataFrame(
-            [(source.name, item.path, item.modification_time, item.size_bytes, batch_id, at)
-             for item in unclaimed], INGEST_CLAIMS.schema))
-        held = _claims(spark, config, source, files)
-    # A batch is read whole, with files this listing may not have seen: a part of it would
-    # commit under the batch's id and leave the rest unread.
-    mine = sorted({held[(item.path, item.modification_time)] for item in files})
-    rows = lakehouse.read_table(spark, config, INGEST_CLAIMS).where(
-        (F.col("source") == source.name) & F.col("batch_id").isin(mine)).orderBy(
-        "file_path").collect()
+    yet are claimed now, in one batch (one MERGE: a file claimed already keeps its batch)."""
+    batch_id = batch_id_for(source.name, files)
+    lakehouse.insert_new(spark, config, INGEST_CLAIMS, spark.createDataFrame(
+        [(source.name, item.path, item.modification_time, item.size_bytes, batch_id, at)
+         for item in files], INGEST_CLAIMS.schema))
+    claims = lakehouse.read_table(spark, config, INGEST_CLAIMS).where(
+        F.col("source") == source.name)
+    listed = {(item.path, item.modification_time) for item in files}
+    held = {(row.file_path, row.modification_time): row for row in claims.where(
+        F.col("file_path").isin(sorted({path for path, _ in listed}))).collect()}
     batches: dict[str, list[SourceFile]] = {}
-    for row in rows:
-        batches.setdefault(row.batch_id, []).append(
-            SourceFile(row.file_path, row.modification_time, row.size_bytes))
-    if len(batches) > 1 or any(batch != batch_id_for(source.name, found)
-                               for batch, found in batches.items()):
+    for found in sorted((row for key, row in held.items() if key in listed),
+                        key=lambda row: row.file_path):
+        batches.setdefault(found.batch_id, []).append(
+            SourceFile(found.file_path, found.modification_time, found.size_bytes))
+    others = sorted(set(batches) - {batch_id})
+    if others:
+        # A batch is read whole, with files this listing may not have seen: a part of it would
+        # commit under the batch's id and leave the rest unread. (Our own batch id names
+        # exactly the files of this listing, all in `held`.)
         log.info("%s: files claimed by other ingests first; reading batches %s", source.name,
-                 ", ".join(batches))
+                 ", ".join(others))
+        for batch in others:
+            batches[batch] = []
+        for row in claims.where(F.col("batch_id").isin(others)).orderBy("file_path").collect():
+            batches[row.batch_id].append(
+                SourceFile(row.file_path, row.modification_time, row.size_bytes))
     return batches
 
 
@@ -220,16 +225,10 @@ def _record_files(
     lakehouse.append_once(spark, config, INGESTED_FILES, files_df, f"files-{batch_id}")
 
 
-def _write_audit(
-    spark: SparkSession,
-    config: Config,
-    run_id: str,
-    source: SourceSpec,
-    outcome: SourceOutcome,
-    started_at: datetime,
-) -> None:
+def _audit_row(run_id: str, source: SourceSpec, outcome: SourceOutcome, started_at: datetime
+               ) -> tuple:
     counts = outcome.counts
-    row = (
+    return (
         outcome.batch_id or f"{source.name}-{run_id}",
         run_id,
         source.name,
@@ -244,10 +243,11 @@ def _write_audit(
         counts.header_lines,
         outcome.status[:1000],
     )
-    audit_df = spark.createDataFrame([row], AUDIT_INGESTION.schema)
-    # Per batch, not per run: two ingests that both finished a batch audit it once.
-    write_id = f"audit-{outcome.batch_id}" if outcome.batch_id else f"audit-{run_id}-{source.name}"
-    lakehouse.append_once(spark, config, AUDIT_INGESTION, audit_df, write_id)
+
+
+def _write_audit(spark: SparkSession, config: Config, rows: list[tuple], write_id: str) -> None:
+    lakehouse.append_once(spark, config, AUDIT_INGESTION,
+                          spark.createDataFrame(rows, AUDIT_INGESTION.schema), write_id)
 
 
 def _now() -> datetime:

@@ -262,6 +262,19 @@ def register(spark: SparkSession, config: Config, table: str) -> None:
     """Make `<database>.<table>` name the Delta folder, so `spark-sql` can query it by name."""
     database = config.lakehouse.database
     path = config.table_path(table)
+    # Once per session, name and folder: the catalog lookups cost a Spark job or two, and
+    # every write registers its table.
+    known = (spark.sparkContext.applicationId, database, table)
+    if _registered.get(known) == path:
+        return
+    _register(spark, database, table, path)
+    _registered[known] = path
+
+
+_registered: dict[tuple[str, str, str], str] = {}
+
+
+def _register(spark: SparkSession, database: str, table: str, path: str) -> None:
     if not spark.catalog.databaseExists(database):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     name = f"`{database}`.`{table}`"
