@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, astuple, dataclass
 from datetime import datetime
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from journeylake.bronze.contracts import ContractError, check_json_types
@@ -136,11 +136,7 @@ def _claim(spark: SparkSession, config: Config, source: SourceSpec,
     listed = {(item.path, item.modification_time) for item in files}
     held = {(row.file_path, row.modification_time): row for row in claims.where(
         F.col("file_path").isin(sorted({path for path, _ in listed}))).collect()}
-    batches: dict[str, list[SourceFile]] = {}
-    for found in sorted((row for key, row in held.items() if key in listed),
-                        key=lambda row: row.file_path):
-        batches.setdefault(found.batch_id, []).append(
-            SourceFile(found.file_path, found.modification_time, found.size_bytes))
+    batches = _files_by_batch(row for key, row in held.items() if key in listed)
     others = sorted(set(batches) - {batch_id})
     if others:
         # A batch is read whole, with files this listing may not have seen: a part of it would
@@ -148,11 +144,16 @@ def _claim(spark: SparkSession, config: Config, source: SourceSpec,
         # exactly the files of this listing, all in `held`.)
         log.info("%s: files claimed by other ingests first; reading batches %s", source.name,
                  ", ".join(others))
-        for batch in others:
-            batches[batch] = []
-        for row in claims.where(F.col("batch_id").isin(others)).orderBy("file_path").collect():
-            batches[row.batch_id].append(
-                SourceFile(row.file_path, row.modification_time, row.size_bytes))
+        batches.update(_files_by_batch(claims.where(F.col("batch_id").isin(others)).collect()))
+    return batches
+
+
+def _files_by_batch(claims: Iterable[Row]) -> dict[str, list[SourceFile]]:
+    """Batch id -> its claimed files, ordered by path."""
+    batches: dict[str, list[SourceFile]] = {}
+    for row in sorted(claims, key=lambda row: row.file_path):
+        batches.setdefault(row.batch_id, []).append(
+            SourceFile(row.file_path, row.modification_time, row.size_bytes))
     return batches
 
 

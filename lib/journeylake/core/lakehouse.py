@@ -319,17 +319,13 @@ def delete_where(spark: SparkSession, config: Config, table: Table, condition: C
     """Delete the rows matching `condition` in one Delta transaction (retried when it lost to
     a concurrent writer); the number deleted, from the commit's own metrics rather than a
     second scan."""
-    delta = DeltaTable.forPath(spark, config.table_path(_name(table)))
-    before = _latest_version(delta)
-    with_commit_retries(config, _name(table), lambda: delta.delete(condition))
-    commit = delta.history(1).select("version", "operation", "operationMetrics").first()
-    if commit is None or commit.version == before or commit.operation != "DELETE":
+    before = table_version(spark, config, table)
+    with_commit_retries(config, _name(table), lambda: DeltaTable.forPath(
+        spark, config.table_path(_name(table))).delete(condition))
+    commit = _latest_commit(spark, config, table)
+    if commit.version == before or commit.operation != "DELETE":
         return 0  # nothing matched, nothing committed
     return int((commit.operationMetrics or {}).get("numDeletedRows", "0"))
-
-
-def _latest_version(delta: DeltaTable) -> int:
-    return delta.history(1).select("version").first().version
 
 
 _RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"

@@ -77,10 +77,8 @@ class ErasureOutcome:
     resumed: bool = False
 
 
-def _ordered(tables: Sequence[str]) -> list[str]:
-    # The identity tables last: a reader between two deletes still finds the person nowhere
-    # but in the graph, which is what the erasure starts from.
-    return sorted(tables, key=lambda name: (name.startswith("silver_identity_"), name))
+def _is_identity_table(name: str) -> bool:
+    return name.startswith("silver_identity_")
 
 
 def _pending(spark: SparkSession, config: Config, subject: str) -> DataFrame | None:
@@ -165,7 +163,7 @@ def _erase_everywhere(spark: SparkSession, config: Config, terms: Sequence[str],
                       ) -> tuple[dict[str, int], list[str]]:
     """Delete the rows holding `terms` from every table but KEPT, and purge the history of
     each that lost rows (of every one, when resuming); a few tables at once on one session.
-    (rows deleted per table, tables purged, in `_ordered` order)."""
+    (rows deleted per table, tables purged, the identity tables last)."""
     def erase(table: str) -> tuple[str, int, bool]:
         step(f"erase from {table}")
         schema = lakehouse.read_table(spark, config, table).schema
@@ -174,10 +172,11 @@ def _erase_everywhere(spark: SparkSession, config: Config, terms: Sequence[str],
             lakehouse.purge_history(spark, config, table)
         return table, count, bool(count or resumed)
 
-    tables = _ordered([t for t in lakehouse.delta_table_names(spark, config) if t not in KEPT])
-    # The identity tables after all the others (see `_ordered`).
-    waves = [[t for t in tables if not t.startswith("silver_identity_")],
-             [t for t in tables if t.startswith("silver_identity_")]]
+    tables = [t for t in lakehouse.delta_table_names(spark, config) if t not in KEPT]
+    # The identity tables after all the others: a reader between two deletes still finds the
+    # person nowhere but in the graph, which is what the erasure starts from.
+    waves = [[t for t in tables if not _is_identity_table(t)],
+             [t for t in tables if _is_identity_table(t)]]
     done: list[tuple[str, int, bool]] = []
     with ThreadPoolExecutor(max_workers=config.privacy.erase_parallelism,
                             thread_name_prefix="erase") as pool:
