@@ -39,7 +39,11 @@ CALIBRATION_BINS = 10
 
 
 class SingleClass(ValueError):
-    """The rows of a target have one label only: nothing to learn or to judge."""
+    """The rows of a target have one label only, or too few of one to cross-validate: nothing
+    to learn or to judge."""
+
+
+MIN_ROWS_PER_FOLD = 5
 
 
 @dataclass
@@ -151,6 +155,20 @@ def _importances(kind: str, fitted, features: Sequence[str]) -> dict[str, float]
     return {name: float(v) for name, v in zip(features, values, strict=True)}
 
 
+def _require_rows_per_fold(target: str, train: DataFrame, folds: int) -> None:
+    """Cross-validation draws its folds at random: a class with only a few rows leaves some
+    fold without it, and Spark's evaluator then fails deep inside the fit. With
+    MIN_ROWS_PER_FOLD rows of each class per fold, a fold misses a class with a chance of
+    about folds * (1 - 1/folds) ** (MIN_ROWS_PER_FOLD * folds): 2 in 1,000 for 2 folds."""
+    needed = MIN_ROWS_PER_FOLD * folds
+    smallest = train.groupBy(LABEL).count().agg(F.min("count")).first()[0]
+    if smallest < needed:
+        raise SingleClass(
+            f"{target}: the training rows hold {smallest} of one class, fewer than the "
+            f"{needed} that {folds}-fold cross-validation needs; more data, a longer "
+            "models.propensity.label_days or fewer models.propensity.cv_folds is needed")
+
+
 def _fit_one(kind: str, train: DataFrame, features: Sequence[str], *, folds: int,
              reg_params: Sequence[float], max_depths: Sequence[int], max_iter: int, seed: int
              ) -> tuple[PipelineModel, dict[str, float]]:
@@ -236,6 +254,7 @@ def train_propensity(
         if classes < 2:
             raise SingleClass(f"{target}: the {name} rows have one class only; more data or a "
                               "longer models.propensity.label_days is needed")
+    _require_rows_per_fold(target, train, folds)
     train_rows = as_doubles(train, features).cache()
     holdout_rows = as_doubles(holdout, features).cache()
     reports, models = {}, {}

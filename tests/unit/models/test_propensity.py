@@ -105,3 +105,13 @@ def test_one_class_only_is_a_clear_error(spark: SparkSession) -> None:
     negatives = rows.withColumn(LABEL, F.lit(0.0))
     with pytest.raises(SingleClass, match="purchase: the training rows have one class only"):
         train_propensity("purchase", negatives, rows, FEATURES, folds=2)
+
+
+def test_too_few_of_a_class_for_the_folds_is_a_clear_error(spark: SparkSession) -> None:
+    rows = _planted(spark, 50, 5)
+    # 4 positives: with 3 folds, most draws leave a fold without one.
+    few = rows.withColumn(LABEL, F.when(F.col("person_id").isin("p0", "p1", "p2", "p3"), 1.0)
+                          .otherwise(0.0))
+    with pytest.raises(SingleClass, match="purchase: the training rows hold 4 of one class, "
+                                          "fewer than the 15 that 3-fold"):
+        train_propensity("purchase", few, rows, FEATURES, folds=3)
