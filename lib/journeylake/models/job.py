@@ -259,8 +259,9 @@ def train(spark: SparkSession, config: Config, run_id: str | None = None) -> Tra
     outcome.purged = purge_refused(spark, config, profiling)
     profiling.consent.unpersist()
     step("train: quality")
-    check_tables(spark, config, "train", run_id,
-                 [table for table in tables.TABLES if table.name in outcome.rows])
+    # Every table of train's, not only those this run wrote: a table a killed run wrote, and
+    # this one found current, is checked too.
+    check_tables(spark, config, "train", run_id, tables.TRAINED)
     outcome.lap("quality")
     return outcome
 
@@ -551,7 +552,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
     lakehouse.require_tables(spark, config, (tables.CUSTOMER_FEATURES,), "score", "train")
     profiling = Profiling(spark, config, "score", utc_now())
     outcome.consent_at = profiling.at
-    check_declarations(config, (tables.SCORES, tables.LEADS))
+    check_declarations(config, tables.SCORED)
     features = lakehouse.read_table(spark, config, tables.CUSTOMER_FEATURES)
     latest = features.agg(F.max("reference_date")).first()[0]
     outcome.reference_date = latest
@@ -623,7 +624,7 @@ def score(spark: SparkSession, config: Config, run_id: str | None = None) -> Sco
                                      ranked_from)
     crash_point("score.after_leads")
     outcome.purged = purge_refused(spark, config, profiling)
-    check_tables(spark, config, "score", run_id, (tables.SCORES, tables.LEADS))
+    check_tables(spark, config, "score", run_id, tables.SCORED)
     described.unpersist()
     profiling.consent.unpersist()
     return outcome

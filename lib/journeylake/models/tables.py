@@ -98,3 +98,6 @@ PRODUCT_ASSOCIATIONS = _model_table(
 
 TABLES = (CUSTOMER_FEATURES, SEGMENTS, SEGMENT_PROFILES, SCORES, LEADS, CLV, RECOMMENDATIONS,
           PRODUCT_ASSOCIATIONS)
+# The tables `journeylake score` writes; train writes the others.
+SCORED = (SCORES, LEADS)
+TRAINED = tuple(table for table in TABLES if table not in SCORED)
