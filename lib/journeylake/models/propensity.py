@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pyspark.errors import IllegalArgumentException
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
@@ -39,11 +40,12 @@ CALIBRATION_BINS = 10
 
 
 class SingleClass(ValueError):
-    """The rows of a target have one label only, or too few of one to cross-validate: nothing
-    to learn or to judge."""
+    """The rows of a target have one label only, or so few of one that a cross-validation fold
+    had none: nothing to learn or to judge."""
 
 
-MIN_ROWS_PER_FOLD = 5
+# What Spark's evaluator says of a model fitted on a fold holding one class.
+_ONE_CLASS_FOLD = "rawPredictionCol vectors must have length=2"
 
 
 @dataclass
@@ -155,20 +157,6 @@ def _importances(kind: str, fitted, features: Sequence[str]) -> dict[str, float]
     return {name: float(v) for name, v in zip(features, values, strict=True)}
 
 
-def _require_rows_per_fold(target: str, train: DataFrame, folds: int) -> None:
-    """Cross-validation draws its folds at random: a class with only a few rows leaves some
-    fold without it, and Spark's evaluator then fails deep inside the fit. With
-    MIN_ROWS_PER_FOLD rows of each class per fold, a fold misses a class with a chance of
-    about folds * (1 - 1/folds) ** (MIN_ROWS_PER_FOLD * folds): 2 in 1,000 for 2 folds."""
-    needed = MIN_ROWS_PER_FOLD * folds
-    smallest = train.groupBy(LABEL).count().agg(F.min("count")).first()[0]
-    if smallest < needed:
-        raise SingleClass(
-            f"{target}: the training rows hold {smallest} of one class, fewer than the "
-            f"{needed} that {folds}-fold cross-validation needs; more data, a longer "
-            "models.propensity.label_days or fewer models.propensity.cv_folds is needed")
-
-
 def _fit_one(kind: str, train: DataFrame, features: Sequence[str], *, folds: int,
              reg_params: Sequence[float], max_depths: Sequence[int], max_iter: int, seed: int
              ) -> tuple[PipelineModel, dict[str, float]]:
@@ -254,13 +242,25 @@ def train_propensity(
         if classes < 2:
             raise SingleClass(f"{target}: the {name} rows have one class only; more data or a "
                               "longer models.propensity.label_days is needed")
-    _require_rows_per_fold(target, train, folds)
     train_rows = as_doubles(train, features).cache()
     holdout_rows = as_doubles(holdout, features).cache()
     reports, models = {}, {}
     for kind in ("logistic_regression", "gbt"):
-        model, params = _fit_one(kind, train_rows, features, folds=folds, reg_params=reg_params,
-                                 max_depths=max_depths, max_iter=max_iter, seed=seed)
+        try:
+            model, params = _fit_one(kind, train_rows, features, folds=folds,
+                                     reg_params=reg_params, max_depths=max_depths,
+                                     max_iter=max_iter, seed=seed)
+        except IllegalArgumentException as error:
+            # CrossValidator draws its folds at random, so a class with a few rows can miss
+            # one: a clear reason to skip the target, not Spark's message from inside the fit.
+            if _ONE_CLASS_FOLD not in str(error):
+                raise
+            smallest = train.groupBy(LABEL).count().agg(F.min("count")).first()[0]
+            raise SingleClass(
+                f"{target}: a {folds}-fold cross-validation drew a fold with one class only "
+                f"({smallest} training rows of the smaller class); more data, a longer "
+                "models.propensity.label_days or fewer models.propensity.cv_folds is needed"
+            ) from None
         scored = predict(model, holdout_rows, features)
         reports[kind] = ModelReport(kind, binary_metrics(scored, PROBABILITY), params,
                                     _importances(kind, model.stages[-1], features))
