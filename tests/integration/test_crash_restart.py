@@ -35,8 +35,8 @@ from tests.integration.streaming.lines import planted
 pytestmark = [pytest.mark.slow, pytest.mark.crash]
 
 ROOT = Path(__file__).resolve().parents[2]
-# Small, and large enough that purchase propensity trains (churn and unsubscribe are skipped,
-# too few of a class for cross-validation: a reason, not a crash).
+# Small, and large enough that purchase propensity trains (a target whose cross-validation
+# draws a fold with one class is skipped, with a reason, in both lakes alike).
 DATA = ("generate.customers=120", "generate.days=14", "generate.files_per_source=1")
 MODELS = (
     "models.propensity.label_days=5", "models.propensity.cv_folds=2",
