@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from pyspark.sql import SparkSession
 
@@ -35,6 +36,7 @@ from journeylake.silver.pseudonymisation import PiiKey, load_key
 
 # A step prints what it did and says whether the pipeline may go on.
 Step = Callable[[SparkSession, Config, PiiKey], bool]
+T = TypeVar("T")
 
 
 def _generate(spark: SparkSession, config: Config, _: PiiKey) -> bool:
@@ -73,24 +75,12 @@ def _gold(spark: SparkSession, config: Config, _: PiiKey) -> bool:
     return True
 
 
-def _train(spark: SparkSession, config: Config, _: PiiKey) -> bool:
-    print("\n" + describe_training(train(spark, config)))
-    return True
-
-
-def _score(spark: SparkSession, config: Config, _: PiiKey) -> bool:
-    print("\n" + describe_scoring(score(spark, config)))
-    return True
-
-
-def _kpis(spark: SparkSession, config: Config, _: PiiKey) -> bool:
-    print("\n" + describe_kpis(build_kpis(spark, config)))
-    return True
-
-
-def _dashboard(spark: SparkSession, config: Config, _: PiiKey) -> bool:
-    print("\n" + describe_dashboard(build_dashboard(spark, config)))
-    return True
+def _described(job: Callable[[SparkSession, Config], T], describe: Callable[[T], str]) -> Step:
+    """A step that runs `job` and prints what `describe` says of its outcome."""
+    def run(spark: SparkSession, config: Config, _: PiiKey) -> bool:
+        print("\n" + describe(job(spark, config)))
+        return True
+    return run
 
 
 STEPS: dict[str, Step] = {
@@ -98,10 +88,10 @@ STEPS: dict[str, Step] = {
     "ingest": _ingest,
     "silver": _silver,
     "gold": _gold,
-    "train": _train,
-    "score": _score,
-    "kpis": _kpis,
-    "dashboard": _dashboard,
+    "train": _described(train, describe_training),
+    "score": _described(score, describe_scoring),
+    "kpis": _described(build_kpis, describe_kpis),
+    "dashboard": _described(build_dashboard, describe_dashboard),
 }
 
 
