@@ -255,7 +255,7 @@ def train_propensity(
             # one: a clear reason to skip the target, not Spark's message from inside the fit.
             if _ONE_CLASS_FOLD not in str(error):
                 raise
-            smallest = train.groupBy(LABEL).count().agg(F.min("count")).first()[0]
+            smallest = train_rows.groupBy(LABEL).count().agg(F.min("count")).first()[0]
             raise SingleClass(
                 f"{target}: a {folds}-fold cross-validation drew a fold with one class only "
                 f"({smallest} training rows of the smaller class); more data, a longer "
