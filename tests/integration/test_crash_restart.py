@@ -198,7 +198,9 @@ def test_drivers_killed_at_every_crash_point_leave_the_tables_of_an_uninterrupte
         late: [(("run", "--from", "ingest", "--to", "gold"), None),
                *_kills(LATE_JOBS, "kpis"), *_stream_kills()],
     }
-    # Two drivers at once on 2 cores: a small job's driver leaves a core idle most of the time.
+    # The two chains at once: each lake's kills must come in order, the lakes need not wait
+    # for each other (docs/benchmarks.md: about as fast on 2 cores as one chain beside a
+    # reference run).
     with ThreadPoolExecutor(max_workers=2) as pool:
         for done in [pool.submit(_chain, root, landing, drivers, tmp_path / f"{root.name}.log")
                      for root, drivers in chains.items()]:
