@@ -283,8 +283,10 @@ def _register(spark: SparkSession, database: str, table: str, path: str) -> None
         if _same_location(location, path):
             return
         # An external table: dropping the name leaves the data where it is.
-        spark.sql(f"DROP TABLE {name}")
-    spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{path}'")
+        spark.sql(f"DROP TABLE IF EXISTS {name}")
+    # IF [NOT] EXISTS: two jobs of one session writing the same new table both find it
+    # unnamed, and the second to name it must not fail on the first's name.
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{path}'")
 
 
 def _same_location(location: str, path: str) -> bool:

@@ -144,3 +144,16 @@ def test_two_writers_creating_one_table_at_once_both_land_once(
             future.result()
     stored = sorted(tuple(row) for row in lakehouse.read_table(spark, config, table).collect())
     assert stored == [("a", 1), ("b", 2), ("c", 3)]
+
+
+def test_naming_a_table_another_job_named_after_the_lookup_is_not_an_error(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two ingests in one session both found audit_ingestion unnamed and both named it.
+    config = make_config(tmp_path, "spark.catalog=in-memory")
+    lakehouse.overwrite_partitions(spark, config, NOTED,
+                                   spark.createDataFrame([(1, "d1")], "id long, day string"))
+    monkeypatch.setattr(spark.catalog, "tableExists", lambda name: False)
+    lakehouse._register(spark, config.lakehouse.database, "noted", config.table_path("noted"))
+    monkeypatch.undo()
+    assert spark.table(f"{config.lakehouse.database}.noted").count() == 1
