@@ -28,7 +28,7 @@ test: setup
 # Drivers SIGKILLed at each of the jobs' crash points, the tables compared with an uninterrupted
 # run's (tests/integration/test_crash_restart.py); about 25 minutes on 2 cores.
 test-crash: setup
-	JOURNEYLAKE_CRASH_TESTS=1 $(PY) -m pytest -q -m crash
+	$(PY) -m pytest -q -m crash
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not cluster"

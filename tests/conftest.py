@@ -20,20 +20,6 @@ TEST_PII_KEY = "test-only-pseudonymisation-key-0001"
 os.environ.setdefault(KEY_ENV, TEST_PII_KEY)
 
 
-CRASH_TESTS_ENV = "JOURNEYLAKE_CRASH_TESTS"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The crash test only when asked for (`make test-crash`): at about 25 minutes on 2 cores
-    it does not fit in CI's limit beside the rest of the suite yet."""
-    if os.environ.get(CRASH_TESTS_ENV) == "1":
-        return
-    skip = pytest.mark.skip(reason=f"the crash test: `make test-crash` ({CRASH_TESTS_ENV}=1)")
-    for item in items:
-        if "crash" in item.keywords:
-            item.add_marker(skip)
-
-
 def make_config(tmp_path: Path, *overrides: str) -> Config:
     """The local configuration pointed at a temporary lakehouse and landing folder."""
     return load_config(

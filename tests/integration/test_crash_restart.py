@@ -103,10 +103,11 @@ def _run(root: Path, landing: Path, args: tuple[str, ...], log: Path,
 Driver = tuple[tuple[str, ...], "str | None"]
 
 
-def _kills(jobs: tuple[str, ...], last: str) -> list[Driver]:
+def _kills(jobs: tuple[str, ...], last: str, first: str | None = None) -> list[Driver]:
     """A driver killed at each crash point of `jobs`, each starting with the step the one
-    before it died in, then one that runs from there to the step `last`."""
-    drivers, step = [], jobs[0]
+    before it died in (the first with the step `first`, else the first of `jobs`), then one
+    that runs from there to the step `last`."""
+    drivers, step = [], first or jobs[0]
     for point in CRASH_POINTS:
         job = point.split(".")[0]
         if job in jobs:
@@ -195,8 +196,8 @@ def test_drivers_killed_at_every_crash_point_leave_the_tables_of_an_uninterrupte
     early, late = tmp_path / "early_kills", tmp_path / "late_kills"
     chains = {
         early: [*_kills(EARLY_JOBS, "kpis"), (STREAM, None)],
-        late: [(("run", "--from", "ingest", "--to", "gold"), None),
-               *_kills(LATE_JOBS, "kpis"), *_stream_kills()],
+        # Its first driver builds the lake up to gold and dies in train: a cold driver fewer.
+        late: [*_kills(LATE_JOBS, "kpis", first="ingest"), *_stream_kills()],
     }
     # The two chains at once: each lake's kills must come in order, the lakes need not wait
     # for each other (docs/benchmarks.md: about as fast on 2 cores as one chain beside a

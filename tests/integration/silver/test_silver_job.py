@@ -222,35 +222,6 @@ def test_rerun_on_the_same_bronze_changes_nothing(spark: SparkSession, lake: Lak
     assert versions(spark, lake.config) == lake.versions_before_rerun
 
 
-# Stamped with the time of the write, so they differ between two writes of the same rows.
-WRITE_TIMES = {"silver_identity_map": ["updated_at"], "silver_identity_dropped": ["detected_at"],
-               "silver_consent": ["updated_at"]}
-
-
-def test_a_run_redone_after_a_crash_before_its_audit_gives_the_same_tables(
-    spark: SparkSession, lake: Lake
-) -> None:
-    # A run that stops after its writes but before it records its batches is redone whole by
-    # the next one: every write is repeated on the same bronze and must land on itself.
-    config = lake.config
-    data_tables = [spec for spec in silver_tables.TABLES if not spec.name.startswith("audit_")]
-    before = {spec.name: table(spark, config, spec).localCheckpoint() for spec in data_tables}
-    assert all(before[spec.name].count() > 0 for spec in (silver_tables.EVENTS,
-               silver_tables.SESSIONS, silver_tables.STORE_VISITS, silver_tables.IDENTITY_MAP))
-    DeltaTable.forPath(spark, config.table_path(silver_tables.SILVER_BATCHES.name)).delete(
-        F.col("run_id") == lake.first.run_id)
-
-    redone = build_silver(spark, config, load_key(None))
-
-    assert redone.status == "ok"
-    assert redone.batches == lake.first.batches
-    for spec in data_tables:
-        after = table(spark, config, spec).drop(*WRITE_TIMES.get(spec.name, []))
-        earlier = before[spec.name].drop(*WRITE_TIMES.get(spec.name, []))
-        assert after.count() == earlier.count(), spec.name
-        assert rows_only_in(after, earlier) == (0, 0), spec.name
-
-
 def session_shapes(frame: DataFrame) -> Counter:
     return Counter(
         (r.start_ts, r.end_ts, r.events, tuple(r.touchpoints), r.revenue)
